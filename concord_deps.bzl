@@ -270,12 +270,16 @@ def _maybe(repo_rule, name, **kwargs):
     if not native.existing_rule(name):
         repo_rule(name = name, **kwargs)
 
-def concord_dependencies():
-    """Declares every external repository Concord's BUILD files use; downloads nothing."""
+def concord_dependencies(absl_linkage = "static"):
+    """Declares every external repository Concord's BUILD files use; downloads nothing.
+
+    Args:
+      absl_linkage: "static" (default) links Abseil's .a archives, "shared" its .so files.
+    """
     _maybe(_stub_repository, name = "rules_cc", kind = "rules_cc")
     _maybe(_stub_repository, name = "rules_java", kind = "rules_java")
     _maybe(_stub_repository, name = "remote_coverage_tools", kind = "remote_coverage_tools")
-    _maybe(_system_absl, name = "system_absl")
+    _maybe(_system_absl, name = "system_absl", linkage = absl_linkage)
     _maybe(
         native.new_local_repository,
         name = "system_libs",
