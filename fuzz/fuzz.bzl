@@ -3,10 +3,10 @@
     load("//fuzz:fuzz.bzl", "concord_fuzz_test")
 
     concord_fuzz_test(
-        name = "shape_parser_fuzz_test",
-        srcs = ["shape_parser_fuzz.cc"],  # defines extern "C" LLVMFuzzerTestOneInput
-        corpus = "testdata/shape_parser_corpus",  # directory in this package
-        deps = [":shape_parser"],
+        name = "safetensors_fuzz_test",
+        srcs = ["safetensors_fuzz.cc"],  # defines extern "C" LLVMFuzzerTestOneInput
+        corpus = "corpus/safetensors",  # directory in this package
+        deps = [":safetensors"],
     )
 
 * Normal build (`bazel test //...`): links //fuzz:replay_main, which runs
@@ -14,8 +14,8 @@
 * `--config=fuzz` (see .bazelrc): links `-fsanitize=fuzzer`, so the binary is a libFuzzer fuzzer.
   `bazel test --config=fuzz` still only replays the corpus files (libFuzzer runs files given as
   arguments once). To fuzz, run the binary on a directory:
-      bazel build --config=fuzz //pkg:shape_parser_fuzz_test
-      bazel-bin/pkg/shape_parser_fuzz_test -max_total_time=60 /tmp/new_inputs pkg/testdata/...
+      bazel build --config=fuzz //fuzz:safetensors_fuzz_test
+      bazel-bin/fuzz/safetensors_fuzz_test -max_total_time=60 /tmp/new_inputs fuzz/corpus/safetensors
 """
 
 _FUZZING = str(Label("//fuzz:fuzzing"))
