@@ -1,0 +1,281 @@
+// MaxPool2D, AvgPool2D and their gradients (declared in engine/conv.h).
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/conv.h"
+#include "engine/internal/kernel_util.h"
+#include "engine/internal/window.h"
+#include "engine/threading.h"
+
+// Note [Deterministic pooling]
+// Forward kernels give each output element to exactly one ParallelFor range (rows n * OH + oh),
+// and visit its window in a fixed order: rows, then columns. MaxPool keeps the first maximum in
+// that order (a later equal value does not replace it; a NaN replaces a number, and the first NaN
+// stays), AvgPool sums in that order and divides by the count of valid elements.
+// The gradients are gathers, not scatters: each input row (n, ih) belongs to one range, and each
+// input element sums the contributions of the windows covering it in ascending (oh, ow) order.
+// Nothing depends on how ParallelFor splits the rows, so results are bitwise identical across
+// runs and thread counts.
+
+namespace concord::engine {
+namespace {
+
+using internal::Window1D;
+
+std::string Pair(std::array<int64_t, 2> v) { return absl::StrCat("[", v[0], ", ", v[1], "]"); }
+
+struct PoolCall {
+  absl::string_view op;
+  std::string operands;
+  std::array<int64_t, 2> ksize;
+  std::array<int64_t, 2> strides;
+  Padding padding;
+
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, ": ", operands, ", ksize ",
+                                                   Pair(ksize), ", strides ", Pair(strides),
+                                                   ", padding ", PaddingName(padding)));
+  }
+};
+
+struct PoolGeometry {
+  int64_t batch = 0, channels = 0;
+  Window1D h, w;
+
+  Shape output_shape() const { return Shape({batch, h.out, w.out, channels}); }
+  // Valid input range [lo, hi) of output o's window along one axis.
+  static void Valid(const Window1D& a, int64_t o, int64_t& lo, int64_t& hi) {
+    lo = std::max<int64_t>(a.start(o), 0);
+    hi = std::min<int64_t>(a.start(o) + a.taps, a.in);
+  }
+};
+
+absl::StatusOr<PoolGeometry> MakePoolGeometry(const PoolCall& call, const Shape& input) {
+  if (input.rank() != 4) {
+    return call.Error(absl::StrCat("input must have rank 4 (NHWC), not ", input.rank()));
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (call.ksize[i] <= 0 || call.strides[i] <= 0 || call.ksize[i] > INT_MAX ||
+        call.strides[i] > INT_MAX) {
+      return call.Error("ksize and strides must be positive (and below 2^31)");
+    }
+  }
+  PoolGeometry g;
+  g.batch = input.dim(0);
+  g.channels = input.dim(3);
+  g.h = internal::MakeWindow(input.dim(1), call.ksize[0], call.strides[0], 1, call.padding);
+  g.w = internal::MakeWindow(input.dim(2), call.ksize[1], call.strides[1], 1, call.padding);
+  if (call.padding == Padding::kValid && (g.h.out <= 0 || g.w.out <= 0)) {
+    return call.Error(absl::StrCat("VALID padding leaves no output: the window is ", g.h.taps, "x",
+                                   g.w.taps, " and the input ", g.h.in, "x", g.w.in));
+  }
+  return g;
+}
+
+absl::Status CheckFloatingInput(const PoolCall& call, const Tensor& t) {
+  if (!IsFloating(t.dtype())) return call.Error("only float32 and float64 are supported");
+  return absl::OkStatus();
+}
+
+absl::Status CheckGradShape(const PoolCall& call, const PoolGeometry& g, const Tensor& grad) {
+  if (grad.shape() == g.output_shape()) return absl::OkStatus();
+  return call.Error(
+      absl::StrCat("output_grad must have the pooled shape ", g.output_shape().ToString()));
+}
+
+// MaxForward writes each window's first maximum to `out` and, if `argmax` is not null, its
+// position ih * W + iw within the image.
+template <typename T>
+void MaxForward(const PoolGeometry& g, const T* input, T* out, int64_t* argmax) {
+  const int64_t c = g.channels, image_size = g.h.in * g.w.in * c;
+  ParallelFor(
+      g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const T* image = input + (r / g.h.out) * image_size;
+          int64_t h0, h1;
+          PoolGeometry::Valid(g.h, r % g.h.out, h0, h1);
+          for (int64_t ow = 0; ow < g.w.out; ++ow) {
+            int64_t w0, w1;
+            PoolGeometry::Valid(g.w, ow, w0, w1);
+            CONCORD_DCHECK(h0 < h1 && w0 < w1);
+            T* best = out + (r * g.w.out + ow) * c;
+            int64_t* where = argmax == nullptr ? nullptr : argmax + (r * g.w.out + ow) * c;
+            for (int64_t ih = h0; ih < h1; ++ih) {
+              for (int64_t iw = w0; iw < w1; ++iw) {
+                const T* v = image + (ih * g.w.in + iw) * c;
+                const int64_t pos = ih * g.w.in + iw;
+                const bool first = ih == h0 && iw == w0;
+                for (int64_t ch = 0; ch < c; ++ch) {
+                  if (first || v[ch] > best[ch] || (std::isnan(v[ch]) && !std::isnan(best[ch]))) {
+                    best[ch] = v[ch];
+                    if (where != nullptr) where[ch] = pos;
+                  }
+                }
+              }
+            }
+          }
+        }
+      });
+}
+
+template <typename T>
+void MaxBackward(const PoolGeometry& g, const int64_t* argmax, const T* grad, T* input_grad) {
+  const int64_t c = g.channels;
+  ParallelFor(g.batch * g.h.in, g.w.out * g.h.taps * c + 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / g.h.in, ih = r % g.h.in;
+      T* dst = input_grad + r * g.w.in * c;
+      std::fill(dst, dst + g.w.in * c, T(0));
+      int64_t oh0, oh1;
+      internal::OutputsCovering(g.h, ih, oh0, oh1);
+      for (int64_t oh = oh0; oh <= oh1; ++oh) {
+        const int64_t base = ((n * g.h.out + oh) * g.w.out) * c;
+        for (int64_t i = 0; i < g.w.out * c; ++i) {
+          const int64_t pos = argmax[base + i];
+          if (pos / g.w.in == ih) dst[(pos % g.w.in) * c + i % c] += grad[base + i];
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void AvgForward(const PoolGeometry& g, const T* input, T* out) {
+  const int64_t c = g.channels, image_size = g.h.in * g.w.in * c;
+  ParallelFor(g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1,
+              [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r) {
+                  const T* image = input + (r / g.h.out) * image_size;
+                  int64_t h0, h1;
+                  PoolGeometry::Valid(g.h, r % g.h.out, h0, h1);
+                  for (int64_t ow = 0; ow < g.w.out; ++ow) {
+                    int64_t w0, w1;
+                    PoolGeometry::Valid(g.w, ow, w0, w1);
+                    T* sum = out + (r * g.w.out + ow) * c;
+                    std::fill(sum, sum + c, T(0));
+                    for (int64_t ih = h0; ih < h1; ++ih) {
+                      for (int64_t iw = w0; iw < w1; ++iw) {
+                        const T* v = image + (ih * g.w.in + iw) * c;
+                        for (int64_t ch = 0; ch < c; ++ch) sum[ch] += v[ch];
+                      }
+                    }
+                    const T count = static_cast<T>((h1 - h0) * (w1 - w0));
+                    for (int64_t ch = 0; ch < c; ++ch) sum[ch] /= count;
+                  }
+                }
+              });
+}
+
+template <typename T>
+void AvgBackward(const PoolGeometry& g, const T* grad, T* input_grad) {
+  const int64_t c = g.channels;
+  ParallelFor(g.batch * g.h.in, g.w.out * g.w.taps * c + 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / g.h.in, ih = r % g.h.in;
+      T* dst = input_grad + r * g.w.in * c;
+      std::fill(dst, dst + g.w.in * c, T(0));
+      int64_t oh0, oh1;
+      internal::OutputsCovering(g.h, ih, oh0, oh1);
+      for (int64_t oh = oh0; oh <= oh1; ++oh) {
+        int64_t h0, h1;
+        PoolGeometry::Valid(g.h, oh, h0, h1);
+        for (int64_t ow = 0; ow < g.w.out; ++ow) {
+          int64_t w0, w1;
+          PoolGeometry::Valid(g.w, ow, w0, w1);
+          const T count = static_cast<T>((h1 - h0) * (w1 - w0));
+          const T* src = grad + ((n * g.h.out + oh) * g.w.out + ow) * c;
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            for (int64_t ch = 0; ch < c; ++ch) dst[iw * c + ch] += src[ch] / count;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> MaxPool2D(const Tensor& input, std::array<int64_t, 2> ksize,
+                                 std::array<int64_t, 2> strides, Padding padding) {
+  constexpr absl::string_view kOp = "MaxPool2D";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
+  const PoolCall call{kOp, absl::StrCat("input ", input.ShapeString()), ksize, strides, padding};
+  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, input));
+  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input.shape()));
+  Tensor out = Tensor::Empty(g.output_shape(), input.dtype());
+  if (out.num_elements() == 0) return out;
+  DispatchFloating(input.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    MaxForward<T>(g, input.data<T>(), out.mutable_data<T>(), nullptr);
+  });
+  return out;
+}
+
+absl::StatusOr<Tensor> MaxPool2DGrad(const Tensor& input, const Tensor& output_grad,
+                                     std::array<int64_t, 2> ksize, std::array<int64_t, 2> strides,
+                                     Padding padding) {
+  constexpr absl::string_view kOp = "MaxPool2DGrad";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, output_grad, "output_grad"));
+  const PoolCall call{
+      kOp, absl::StrCat("input ", input.ShapeString(), ", output_grad ", output_grad.ShapeString()),
+      ksize, strides, padding};
+  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, input));
+  if (output_grad.dtype() != input.dtype()) return call.Error("dtype mismatch");
+  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input.shape()));
+  CONCORD_RETURN_IF_ERROR(CheckGradShape(call, g, output_grad));
+  Tensor input_grad = Tensor::Empty(input.shape(), input.dtype());
+  if (input_grad.num_elements() == 0) return input_grad;
+  DispatchFloating(input.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor pooled = Tensor::Empty(g.output_shape(), input.dtype());
+    std::vector<int64_t> argmax(static_cast<size_t>(pooled.num_elements()));
+    MaxForward<T>(g, input.data<T>(), pooled.mutable_data<T>(), argmax.data());
+    MaxBackward<T>(g, argmax.data(), output_grad.data<T>(), input_grad.mutable_data<T>());
+  });
+  return input_grad;
+}
+
+absl::StatusOr<Tensor> AvgPool2D(const Tensor& input, std::array<int64_t, 2> ksize,
+                                 std::array<int64_t, 2> strides, Padding padding) {
+  constexpr absl::string_view kOp = "AvgPool2D";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
+  const PoolCall call{kOp, absl::StrCat("input ", input.ShapeString()), ksize, strides, padding};
+  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, input));
+  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input.shape()));
+  Tensor out = Tensor::Empty(g.output_shape(), input.dtype());
+  if (out.num_elements() == 0) return out;
+  DispatchFloating(input.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    AvgForward<T>(g, input.data<T>(), out.mutable_data<T>());
+  });
+  return out;
+}
+
+absl::StatusOr<Tensor> AvgPool2DGrad(const Shape& input_shape, const Tensor& output_grad,
+                                     std::array<int64_t, 2> ksize, std::array<int64_t, 2> strides,
+                                     Padding padding) {
+  constexpr absl::string_view kOp = "AvgPool2DGrad";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, output_grad, "output_grad"));
+  const PoolCall call{kOp,
+                      absl::StrCat("input_shape ", input_shape.ToString(), ", output_grad ",
+                                   output_grad.ShapeString()),
+                      ksize, strides, padding};
+  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, output_grad));
+  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input_shape));
+  CONCORD_RETURN_IF_ERROR(CheckGradShape(call, g, output_grad));
+  Tensor input_grad = Tensor::Empty(input_shape, output_grad.dtype());
+  if (input_grad.num_elements() == 0) return input_grad;
+  DispatchFloating(output_grad.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    AvgBackward<T>(g, output_grad.data<T>(), input_grad.mutable_data<T>());
+  });
+  return input_grad;
+}
+
+}  // namespace concord::engine
