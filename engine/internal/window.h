@@ -62,9 +62,10 @@ inline void OutputsCovering(const Window1D& w, int64_t i, int64_t& first, int64_
   last = std::min<int64_t>(w.out - 1, (i + w.pad_before) / w.stride);
 }
 
-// ConvColumnBudget is the most elements Conv2D's im2col buffer holds at once (whole images are
-// processed together up to it); SetConvColumnBudgetForTesting lowers it so tests reach the
-// several-chunk path with small shapes. Returns the previous value.
+// ConvColumnBudget is the most elements Conv2D's im2col buffer holds at once (at least one output
+// row, or one image for the input gradient, is always processed together); see Note [Conv2D as
+// im2col + GEMM]. SetConvColumnBudgetForTesting changes it so tests reach the several-chunk path
+// with small shapes, and returns the previous value.
 int64_t ConvColumnBudget();
 int64_t SetConvColumnBudgetForTesting(int64_t elements);
 
