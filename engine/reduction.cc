@@ -43,7 +43,9 @@ namespace concord::engine {
 // Work items run under ParallelFor and write their block values to a partials buffer (or straight
 // to the output when there is one block); a second ParallelFor over output elements folds each
 // element's partials with the tree of step 3. Integer Sum and Prod accumulate in the unsigned type
-// of the same width, so overflow wraps (two's complement) instead of being undefined.
+// of the same width, so overflow wraps (two's complement) instead of being undefined. The
+// elementwise steps around the reductions (Mean's division, the exp/log of LogSumExp and Softmax)
+// are scalar per-element loops, so they cannot depend on position or thread count either.
 
 namespace internal {
 namespace {
@@ -119,6 +121,7 @@ class LaneAcc {
 // Fold combines `n` >= 1 block values (stride apart) in the fixed binary-counter tree.
 template <typename Op, typename T>
 T Fold(const T* p, int64_t n, int64_t stride) {
+  CONCORD_DCHECK(n >= 1);
   T values[64];
   int levels[64];
   int top = 0;
@@ -272,7 +275,7 @@ using WrapType = typename Wrap<T>::type;
 
 template <typename T>
 struct SumOp {
-  static T Identity() { return T(0); }
+  static T Identity() { return static_cast<T>(0); }
   static T Combine(T a, T b) {
     return static_cast<T>(static_cast<WrapType<T>>(a) + static_cast<WrapType<T>>(b));
   }
@@ -280,7 +283,7 @@ struct SumOp {
 
 template <typename T>
 struct ProdOp {
-  static T Identity() { return T(1); }
+  static T Identity() { return static_cast<T>(1); }
   static T Combine(T a, T b) {
     return static_cast<T>(static_cast<WrapType<T>>(a) * static_cast<WrapType<T>>(b));
   }
@@ -541,7 +544,7 @@ absl::StatusOr<Tensor> LogSumExp(const Tensor& x, absl::Span<const int64_t> axes
     using T = typename decltype(tag)::type;
     T* s = shift.mutable_data<T>();  // Ours: just created by ReduceMax.
     for (int64_t i = 0; i < shift.num_elements(); ++i) {
-      if (!std::isfinite(s[i])) s[i] = T(0);
+      if (!std::isfinite(s[i])) s[i] = static_cast<T>(0);
     }
     internal::BroadcastApply<T>(x, shift, exps, [](T v, T m) -> T { return std::exp(v - m); });
   });

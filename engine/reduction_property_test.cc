@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/movement.h"
@@ -262,8 +263,9 @@ RC_GTEST_PROP(ReductionProperty, SoftmaxRowsSumToOneAndLogSoftmaxIsItsLog, ()) {
 }
 
 RC_GTEST_PROP(ReductionProperty, SumToShapeOfABroadcastMultipliesByTheCopyCount, ()) {
-  const auto [small, other] = *GenBroadcastablePair(4, 4);
-  const Shape big = BroadcastShapes("test", small, other).value();
+  const std::pair<Shape, Shape> pair = *GenBroadcastablePair(4, 4);
+  const Shape small = pair.first;  // Not a structured binding: the lambda below captures it.
+  const Shape big = BroadcastShapes("test", small, pair.second).value();
   const DType dtype = *rc::gen::element(DType::kInt32, DType::kFloat32, DType::kFloat64);
   // Integer values keep every sum exact, so the comparison is bitwise.
   const Tensor x_int = *GenTensor(small, DType::kInt32, -50.0, 50.0);

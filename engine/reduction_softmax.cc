@@ -135,7 +135,7 @@ absl::StatusOr<Tensor> SoftmaxImpl(absl::string_view op, const Tensor& x, int64_
     using T = typename decltype(tag)::type;
     T* m = shift.mutable_data<T>();  // Ours: just created by ReduceMax.
     for (int64_t i = 0; i < shift.num_elements(); ++i) {
-      if (!std::isfinite(m[i])) m[i] = T(0);
+      if (!std::isfinite(m[i])) m[i] = static_cast<T>(0);
     }
     const T* xp = x.data<T>();
     T* e = out.mutable_data<T>();
