@@ -1,0 +1,148 @@
+// Where (three-way broadcasting select) and Cast (every dtype pair, no undefined behaviour).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "absl/base/optimization.h"
+#include "absl/strings/str_cat.h"
+#include "engine/elementwise.h"
+#include "engine/elementwise_impl.h"
+#include "engine/internal/kernel_util.h"
+
+namespace concord::engine {
+namespace {
+
+// ---- Where
+
+absl::Status WhereArgError(const Tensor& cond, const Tensor& x, const Tensor& y) {
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("Where", cond, "cond"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("Where", x, "x"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("Where", y, "y"));
+  if (cond.dtype() != DType::kBool) {
+    return absl::InvalidArgumentError(absl::StrCat("Where: cond must be bool, got ",
+                                                   cond.ShapeString(), " (x ", x.ShapeString(),
+                                                   ", y ", y.ShapeString(), ")"));
+  }
+  return internal::CheckSameDType("Where", x, y);
+}
+
+enum class Path { kFastest, kGeneral };
+
+template <typename T>
+void RunWhere(const Tensor& cond, const Tensor& x, const Tensor& y, Tensor& out, Path path) {
+  const int64_t n = out.num_elements();
+  if (n == 0) return;
+  const bool* pc = cond.data<bool>();
+  const T* px = x.data<T>();
+  const T* py = y.data<T>();
+  T* po = out.mutable_data<T>();
+  const int64_t nc = cond.num_elements();
+  const int64_t nx = x.num_elements();
+  const int64_t ny = y.num_elements();
+  const bool flat = (nc == n || nc == 1) && (nx == n || nx == 1) && (ny == n || ny == 1);
+  if (path == Path::kFastest && flat) {
+    // Every operand is either the full layout or one element: strides 1 or 0.
+    const int64_t sc = nc == n ? 1 : 0;
+    const int64_t sx = nx == n ? 1 : 0;
+    const int64_t sy = ny == n ? 1 : 0;
+    internal::ForRange(n, 1, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) po[i] = pc[i * sc] ? px[i * sx] : py[i * sy];
+    });
+    return;
+  }
+  const Shape& s = out.shape();
+  const internal::BroadcastWalk<3> walk(
+      s, {internal::BroadcastStrides(cond.shape(), s), internal::BroadcastStrides(x.shape(), s),
+          internal::BroadcastStrides(y.shape(), s)});
+  internal::ForRange(n, 3, [&](int64_t begin, int64_t end) {
+    walk.Run(begin, end,
+             [&](const std::array<int64_t, 3>& offset, const std::array<int64_t, 3>& stride,
+                 int64_t i, int64_t len) {
+               for (int64_t j = 0; j < len; ++j) {
+                 po[i + j] = pc[offset[0] + j * stride[0]] ? px[offset[1] + j * stride[1]]
+                                                           : py[offset[2] + j * stride[2]];
+               }
+             });
+  });
+}
+
+absl::StatusOr<Tensor> WhereImpl(const Tensor& cond, const Tensor& x, const Tensor& y, Path path) {
+  if (ABSL_PREDICT_FALSE(!cond.defined() || !x.defined() || !y.defined() ||
+                         cond.dtype() != DType::kBool || x.dtype() != y.dtype())) {
+    return WhereArgError(cond, x, y);
+  }
+  Shape out_shape = cond.shape();
+  if (ABSL_PREDICT_FALSE(!internal::BroadcastInto(x.shape(), &out_shape) ||
+                         !internal::BroadcastInto(y.shape(), &out_shape))) {
+    return absl::InvalidArgumentError(absl::StrCat("Where: cannot broadcast cond ",
+                                                   cond.ShapeString(), ", x ", x.ShapeString(),
+                                                   " and y ", y.ShapeString()));
+  }
+  Tensor out = Tensor::Empty(out_shape, x.dtype());
+  DispatchDType(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    RunWhere<T>(cond, x, y, out, path);
+  });
+  return out;
+}
+
+// ---- Cast
+
+// Convert maps one value to To without undefined behaviour (the rules are in elementwise.h).
+template <typename To, typename From>
+To Convert(From v) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return v != From(0);
+  } else if constexpr (std::is_same_v<From, bool>) {
+    return v ? To(1) : To(0);
+  } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
+    // 2^(bits-1) is exact in both floating types; values strictly inside (-limit, limit)
+    // truncate to a representable integer.
+    constexpr From kLimit = From(std::numeric_limits<To>::max() / 2 + 1) * From(2);
+    if (v != v) return To(0);
+    if (v >= kLimit) return std::numeric_limits<To>::max();
+    if (v <= -kLimit) return std::numeric_limits<To>::min();
+    return static_cast<To>(v);
+  } else if constexpr (std::is_integral_v<To> && std::is_integral_v<From>) {
+    // Narrowing wraps modulo 2^bits (two's complement), defined in C++20 and in GCC/Clang.
+    using U = std::make_unsigned_t<To>;
+    return static_cast<To>(static_cast<U>(v));
+  } else {
+    return static_cast<To>(v);  // To a floating type: round to nearest.
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Where(const Tensor& cond, const Tensor& x, const Tensor& y) {
+  return WhereImpl(cond, x, y, Path::kFastest);
+}
+
+absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype) {
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("Cast", x, "x"));
+  Tensor out = Tensor::Empty(x.shape(), dtype);
+  DispatchDType(x.dtype(), [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    DispatchDType(dtype, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      const From* in = x.data<From>();
+      To* o = out.mutable_data<To>();
+      internal::ForRange(x.num_elements(), 1, [=](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) o[i] = Convert<To>(in[i]);
+      });
+    });
+  });
+  return out;
+}
+
+namespace internal {
+
+absl::StatusOr<Tensor> WhereGeneralForTesting(const Tensor& cond, const Tensor& x,
+                                              const Tensor& y) {
+  return WhereImpl(cond, x, y, Path::kGeneral);
+}
+
+}  // namespace internal
+
+}  // namespace concord::engine
