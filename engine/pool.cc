@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -88,39 +91,73 @@ absl::Status CheckGradShape(const PoolCall& call, const PoolGeometry& g, const T
       absl::StrCat("output_grad must have the pooled shape ", g.output_shape().ToString()));
 }
 
-// MaxForward writes each window's first maximum to `out` and, if `argmax` is not null, its
-// position ih * W + iw within the image.
+// TakeMax keeps the first maximum: a later value replaces `best` only if it is larger, or a NaN
+// replacing a number (Note [Deterministic pooling]). Branch-free so the loop vectorizes.
 template <typename T>
+inline bool Replaces(T best, T v) {
+  // Non-short-circuit operators: random data would mispredict a branch half the time.
+  return (v > best) | ((v != v) & (best == best));
+}
+
+template <typename T>
+inline T TakeMax(T best, T v) {
+  return Replaces(best, v) ? v : best;
+}
+
+// Select returns `take ? a : b` through integer masks: GCC turns a ternary on data-dependent
+// conditions back into a branch, which random data mispredicts half the time (4-6x slower).
+template <typename T>
+inline T Select(bool take, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(T) == sizeof(U), "float, double or a 32/64-bit integer");
+  const U mask = U(0) - static_cast<U>(take);
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof(T));
+  std::memcpy(&ub, &b, sizeof(T));
+  const U r = (ua & mask) | (ub & ~mask);
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
+// MaxForward writes each window's first maximum to `out` and, with kArgmax, its position
+// ih * W + iw within the image to `argmax`.
+template <typename T, bool kArgmax>
 void MaxForward(const PoolGeometry& g, const T* input, T* out, int64_t* argmax) {
   const int64_t c = g.channels, image_size = g.h.in * g.w.in * c;
-  ParallelFor(
-      g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const T* image = input + (r / g.h.out) * image_size;
-          int64_t h0, h1;
-          PoolGeometry::Valid(g.h, r % g.h.out, h0, h1);
-          for (int64_t ow = 0; ow < g.w.out; ++ow) {
-            int64_t w0, w1;
-            PoolGeometry::Valid(g.w, ow, w0, w1);
-            CONCORD_DCHECK(h0 < h1 && w0 < w1);
-            T* best = out + (r * g.w.out + ow) * c;
-            int64_t* where = argmax == nullptr ? nullptr : argmax + (r * g.w.out + ow) * c;
-            for (int64_t ih = h0; ih < h1; ++ih) {
-              for (int64_t iw = w0; iw < w1; ++iw) {
-                const T* v = image + (ih * g.w.in + iw) * c;
-                const int64_t pos = ih * g.w.in + iw;
-                const bool first = ih == h0 && iw == w0;
-                for (int64_t ch = 0; ch < c; ++ch) {
-                  if (first || v[ch] > best[ch] || (std::isnan(v[ch]) && !std::isnan(best[ch]))) {
-                    best[ch] = v[ch];
-                    if (where != nullptr) where[ch] = pos;
+  ParallelFor(g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1,
+              [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r) {
+                  const T* image = input + (r / g.h.out) * image_size;
+                  int64_t h0, h1;
+                  PoolGeometry::Valid(g.h, r % g.h.out, h0, h1);
+                  for (int64_t ow = 0; ow < g.w.out; ++ow) {
+                    int64_t w0, w1;
+                    PoolGeometry::Valid(g.w, ow, w0, w1);
+                    CONCORD_DCHECK(h0 < h1 && w0 < w1);
+                    T* __restrict best = out + (r * g.w.out + ow) * c;
+                    int64_t* __restrict where = kArgmax ? argmax + (r * g.w.out + ow) * c : nullptr;
+                    const T* first = image + (h0 * g.w.in + w0) * c;
+                    std::copy(first, first + c, best);
+                    if (kArgmax) std::fill(where, where + c, h0 * g.w.in + w0);
+                    for (int64_t ih = h0; ih < h1; ++ih) {
+                      for (int64_t iw = ih == h0 ? w0 + 1 : w0; iw < w1; ++iw) {
+                        const T* __restrict v = image + (ih * g.w.in + iw) * c;
+                        if (kArgmax) {
+                          const int64_t pos = ih * g.w.in + iw;
+                          for (int64_t ch = 0; ch < c; ++ch) {
+                            const bool replace = Replaces(best[ch], v[ch]);
+                            best[ch] = Select(replace, v[ch], best[ch]);
+                            where[ch] = Select(replace, pos, where[ch]);
+                          }
+                        } else {
+                          for (int64_t ch = 0; ch < c; ++ch) best[ch] = TakeMax(best[ch], v[ch]);
+                        }
+                      }
+                    }
                   }
                 }
-              }
-            }
-          }
-        }
-      });
+              });
 }
 
 template <typename T>
@@ -133,11 +170,21 @@ void MaxBackward(const PoolGeometry& g, const int64_t* argmax, const T* grad, T*
       std::fill(dst, dst + g.w.in * c, T(0));
       int64_t oh0, oh1;
       internal::OutputsCovering(g.h, ih, oh0, oh1);
+      const int64_t row_start = ih * g.w.in;
       for (int64_t oh = oh0; oh <= oh1; ++oh) {
         const int64_t base = ((n * g.h.out + oh) * g.w.out) * c;
-        for (int64_t i = 0; i < g.w.out * c; ++i) {
-          const int64_t pos = argmax[base + i];
-          if (pos / g.w.in == ih) dst[(pos % g.w.in) * c + i % c] += grad[base + i];
+        for (int64_t ow = 0; ow < g.w.out; ++ow) {
+          const int64_t* pos = argmax + base + ow * c;
+          const T* src = grad + base + ow * c;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            // Branch-free: a window whose maximum lies in another row adds +0 to column 0, which
+            // changes no bit (dst starts at +0 and a sum never becomes -0; NaN and inf absorb
+            // it). Data-dependent branches here mispredicted half the time.
+            const uint64_t iw = static_cast<uint64_t>(pos[ch] - row_start);
+            const bool here = iw < static_cast<uint64_t>(g.w.in);
+            dst[Select<int64_t>(here, static_cast<int64_t>(iw), 0) * c + ch] +=
+                Select(here, src[ch], T(0));
+          }
         }
       }
     }
@@ -211,7 +258,7 @@ absl::StatusOr<Tensor> MaxPool2D(const Tensor& input, std::array<int64_t, 2> ksi
   if (out.num_elements() == 0) return out;
   DispatchFloating(input.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    MaxForward<T>(g, input.data<T>(), out.mutable_data<T>(), nullptr);
+    MaxForward<T, false>(g, input.data<T>(), out.mutable_data<T>(), nullptr);
   });
   return out;
 }
@@ -235,7 +282,7 @@ absl::StatusOr<Tensor> MaxPool2DGrad(const Tensor& input, const Tensor& output_g
     using T = typename decltype(tag)::type;
     Tensor pooled = Tensor::Empty(g.output_shape(), input.dtype());
     std::vector<int64_t> argmax(static_cast<size_t>(pooled.num_elements()));
-    MaxForward<T>(g, input.data<T>(), pooled.mutable_data<T>(), argmax.data());
+    MaxForward<T, true>(g, input.data<T>(), pooled.mutable_data<T>(), argmax.data());
     MaxBackward<T>(g, argmax.data(), output_grad.data<T>(), input_grad.mutable_data<T>());
   });
   return input_grad;
