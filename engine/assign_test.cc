@@ -24,7 +24,7 @@ using ::concord::testing::IsOk;
 using ::concord::testing::StatusIs;
 using ::testing::HasSubstr;
 
-Tensor F32(const Shape& shape, std::vector<float> v) {
+Tensor F32(const Shape& shape, const std::vector<float>& v) {
   return Tensor::FromVector<float>(shape, v).value();
 }
 

@@ -27,11 +27,11 @@ using PacketOf = typename ei::packet_traits<T>::type;
 // subnormals and then 0. The branch only skips work: lanes get the same bits either way.
 template <typename T, typename P = PacketOf<T>>
 P ExpPacket(const P& x) {
-  const P low = ei::pset1<P>(std::is_same_v<T, float> ? T(-80) : T(-700));
+  const P low = ei::pset1<P>(std::is_same_v<T, float> ? T{-80} : T{-700});
   const P far = ei::pcmp_lt(x, low);
   P result = ei::pexp(x);
   if (ei::predux_any(far)) {
-    const P half = ei::pexp(ei::pmul(x, ei::pset1<P>(T(0.5))));
+    const P half = ei::pexp(ei::pmul(x, ei::pset1<P>(T{0.5})));
     result = ei::pselect(far, ei::pmul(half, half), result);
   }
   return result;
@@ -44,8 +44,8 @@ P LogPacket(const P& x) {
   constexpr bool kFloat = std::is_same_v<T, float>;
   const P tiny = ei::pcmp_lt(x, ei::pset1<P>(std::numeric_limits<T>::min()));
   if (!ei::predux_any(tiny)) return ei::plog(x);
-  const T scale = kFloat ? T(16777216.0) : T(18014398509481984.0);        // 2^24, 2^54
-  const T shift = kFloat ? T(16.635532333438687) : T(37.42994775023705);  // 24 ln 2, 54 ln 2
+  const T scale = static_cast<T>(kFloat ? 16777216.0 : 18014398509481984.0);        // 2^24, 2^54
+  const T shift = static_cast<T>(kFloat ? 16.635532333438687 : 37.42994775023705);  // s ln 2
   const P scaled = ei::pselect(tiny, ei::pmul(x, ei::pset1<P>(scale)), x);
   const P log = ei::plog(scaled);
   return ei::pselect(tiny, ei::psub(log, ei::pset1<P>(shift)), log);
@@ -55,7 +55,7 @@ P LogPacket(const P& x) {
 // nothing overflows and the negative tail keeps its relative accuracy.
 template <typename T, typename P = PacketOf<T>>
 P SigmoidPacket(const P& x) {
-  const P one = ei::pset1<P>(T(1));
+  const P one = ei::pset1<P>(T{1});
   const P e = ExpPacket<T>(ei::pnegate(ei::pabs(x)));
   const P denominator = ei::padd(one, e);
   const P positive = ei::pdiv(one, denominator);
@@ -106,7 +106,9 @@ struct SignOp {
   static constexpr bool kPacket = false;
   template <typename T>
   static T Scalar(T x) {
-    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x);  // Zeros and NaN come back unchanged.
+    if (x > T{0}) return T{1};
+    if (x < T{0}) return T{-1};
+    return x;  // Zeros and NaN come back unchanged.
   }
 };
 
@@ -117,7 +119,10 @@ struct ReluOp {
   static constexpr bool kPacket = false;
   template <typename T>
   static T Scalar(T x) {
-    return x > T(0) || x != x ? x : T(0);  // x != x: NaN propagates.
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(x)) return x;  // NaN propagates.
+    }
+    return x > T{0} ? x : T{0};
   }
 };
 
@@ -161,7 +166,7 @@ struct RsqrtOp {
   static constexpr bool kPacket = false;
   template <typename T>
   static T Scalar(T x) {
-    return T(1) / std::sqrt(x);
+    return T{1} / std::sqrt(x);
   }
 };
 
@@ -209,7 +214,7 @@ struct SoftplusOp {
   }
   template <typename T>
   static T Scalar(T x) {
-    return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
+    return (x > T{0} ? x : T{0}) + std::log1p(std::exp(-std::fabs(x)));
   }
 };
 
@@ -221,10 +226,10 @@ struct GeluOp {
   static constexpr int64_t kCost = 16;
   template <typename T>
   static constexpr bool kPacket = false;
+  static constexpr double kInvSqrt2 = 0.70710678118654752440;
   template <typename T>
   static T Scalar(T x) {
-    const T kInvSqrt2 = T(0.70710678118654752440);
-    return T(0.5) * x * std::erfc(-x * kInvSqrt2);
+    return T{0.5} * x * std::erfc(-x * T{kInvSqrt2});
   }
 };
 
@@ -241,8 +246,8 @@ struct GeluTanhOp {
   template <typename T, typename P = PacketOf<T>>
   static P Packet(const P& x) {
     const P cube = ei::pmul(x, ei::pmul(x, x));
-    const P two_u = ei::pmul(ei::pset1<P>(T(kTwoSqrt2OverPi)),
-                             ei::padd(x, ei::pmul(ei::pset1<P>(T(kCubic)), cube)));
+    const P two_u = ei::pmul(ei::pset1<P>(T{kTwoSqrt2OverPi}),
+                             ei::padd(x, ei::pmul(ei::pset1<P>(T{kCubic}), cube)));
     return ei::pmul(x, SigmoidPacket<T>(two_u));
   }
 };
@@ -271,7 +276,7 @@ void UnaryLoop(const T* in, T* out, int64_t n) {
     }
     if (i < n) {
       T padded[kWidth];
-      for (int64_t k = 0; k < kWidth; ++k) padded[k] = i + k < n ? in[i + k] : T(1);
+      for (int64_t k = 0; k < kWidth; ++k) padded[k] = i + k < n ? in[i + k] : T{1};
       ei::pstoreu(padded, Op::template Packet<T>(ei::ploadu<P>(padded)));
       for (int64_t k = 0; i + k < n; ++k) out[i + k] = padded[k];
     }

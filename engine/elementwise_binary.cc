@@ -133,7 +133,7 @@ struct DivOp {
   template <typename T>
   static T Apply(T a, T b) {
     if constexpr (std::is_integral_v<T>) {
-      if (b == 0) return T(0);
+      if (b == 0) return T{0};
       if (b == -1) return internal::WrapNeg(a);
       return a / b;
     } else {
@@ -159,8 +159,8 @@ struct MaximumOp {
   template <typename T>
   static T Apply(T a, T b) {
     if constexpr (kIsFloating<T>) {
-      if (a != a) return a;
-      if (b != b) return b;
+      if (std::isnan(a)) return a;
+      if (std::isnan(b)) return b;
       if (a == b) return std::signbit(a) ? b : a;  // max(-0, +0) == +0 in either order.
     }
     return a > b ? a : b;
@@ -174,8 +174,8 @@ struct MinimumOp {
   template <typename T>
   static T Apply(T a, T b) {
     if constexpr (kIsFloating<T>) {
-      if (a != a) return a;
-      if (b != b) return b;
+      if (std::isnan(a)) return a;
+      if (std::isnan(b)) return b;
       if (a == b) return std::signbit(a) ? a : b;  // min(-0, +0) == -0 in either order.
     }
     return a < b ? a : b;
@@ -302,7 +302,9 @@ void RunBinary(const Tensor& a, const Tensor& b, Tensor& out, Path path) {
   const int64_t cost = Op::kCost;
   if (path == Path::kGeneral) {
     RunGeneral<Op>(pa, pb, po, a.shape(), b.shape(), out.shape());
-  } else if (na == n && nb == n) {  // Same element count and broadcastable: same layout.
+    return;
+  }
+  if (na == n && nb == n) {  // Same element count and broadcastable: same layout.
     internal::ForRange(n, cost, [=](int64_t begin, int64_t end) {
       Contiguous<Op>(pa + begin, pb + begin, po + begin, end - begin);
     });
@@ -354,7 +356,7 @@ void RunBinary(const Tensor& a, const Tensor& b, Tensor& out, Path path) {
         i += len;
       }
     });
-  } else {
+  } else {  // Anything else: the general strided walk.
     RunGeneral<Op>(pa, pb, po, a.shape(), b.shape(), out.shape());
   }
 }

@@ -67,10 +67,10 @@ const std::vector<UnaryCase>& FloatingUnaryCases() {
 }
 
 const char* KindName(BinaryOpKind k) {
-  static const char* const kNames[] = {
+  static const char* const names[] = {
       "Add",      "Sub",  "Mul",       "Div",     "Pow",          "Maximum",    "Minimum",  "Equal",
       "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr"};
-  return kNames[static_cast<int>(k)];
+  return names[static_cast<int>(k)];
 }
 
 absl::StatusOr<Tensor> RunPublic(BinaryOpKind k, const Tensor& a, const Tensor& b) {

@@ -93,14 +93,14 @@ absl::StatusOr<Tensor> WhereImpl(const Tensor& cond, const Tensor& x, const Tens
 template <typename To, typename From>
 To Convert(From v) {
   if constexpr (std::is_same_v<To, bool>) {
-    return v != From(0);
+    return v != From{0};
   } else if constexpr (std::is_same_v<From, bool>) {
-    return v ? To(1) : To(0);
+    return v ? To{1} : To{0};
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
     // 2^(bits-1) is exact in both floating types; values strictly inside (-limit, limit)
     // truncate to a representable integer.
-    constexpr From kLimit = From(std::numeric_limits<To>::max() / 2 + 1) * From(2);
-    if (v != v) return To(0);
+    constexpr From kLimit = static_cast<From>(uint64_t{1} << std::numeric_limits<To>::digits);
+    if (std::isnan(v)) return To{0};
     if (v >= kLimit) return std::numeric_limits<To>::max();
     if (v <= -kLimit) return std::numeric_limits<To>::min();
     return static_cast<To>(v);

@@ -18,7 +18,6 @@ namespace {
 using ::concord::testing::AllClose;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::StatusIs;
-using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -32,20 +31,22 @@ constexpr int64_t kMin64 = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
 
 template <typename T>
-Tensor Make(const Shape& shape, std::vector<T> values) {
+Tensor Make(const Shape& shape, const std::vector<T>& values) {
   return Tensor::FromVector<T>(shape, values).value();
 }
-Tensor F32(std::vector<float> v) { return Make<float>(Shape({static_cast<int64_t>(v.size())}), v); }
-Tensor F64(std::vector<double> v) {
+Tensor F32(const std::vector<float>& v) {
+  return Make<float>(Shape({static_cast<int64_t>(v.size())}), v);
+}
+Tensor F64(const std::vector<double>& v) {
   return Make<double>(Shape({static_cast<int64_t>(v.size())}), v);
 }
-Tensor I32(std::vector<int32_t> v) {
+Tensor I32(const std::vector<int32_t>& v) {
   return Make<int32_t>(Shape({static_cast<int64_t>(v.size())}), v);
 }
-Tensor I64(std::vector<int64_t> v) {
+Tensor I64(const std::vector<int64_t>& v) {
   return Make<int64_t>(Shape({static_cast<int64_t>(v.size())}), v);
 }
-Tensor B(std::vector<bool> v) {
+Tensor B(const std::vector<bool>& v) {
   Tensor t = Tensor::Empty(Shape({static_cast<int64_t>(v.size())}), DType::kBool);
   for (size_t i = 0; i < v.size(); ++i) t.mutable_data<bool>()[i] = v[i];
   return t;
@@ -290,16 +291,21 @@ TEST(Broadcast, RankSixMatchesNaiveLoop) {
   const Tensor y = Mul(a, Add(b, Tensor::Scalar<int64_t>(100)).value()).value();
   ASSERT_EQ(y.shape(), Shape({2, 2, 3, 2, 2, 3}));
   std::vector<int64_t> expected;
-  for (int i0 = 0; i0 < 2; ++i0)
-    for (int i1 = 0; i1 < 2; ++i1)
-      for (int i2 = 0; i2 < 3; ++i2)
-        for (int i3 = 0; i3 < 2; ++i3)
-          for (int i4 = 0; i4 < 2; ++i4)
+  for (int i0 = 0; i0 < 2; ++i0) {
+    for (int i1 = 0; i1 < 2; ++i1) {
+      for (int i2 = 0; i2 < 3; ++i2) {
+        for (int i3 = 0; i3 < 2; ++i3) {
+          for (int i4 = 0; i4 < 2; ++i4) {
             for (int i5 = 0; i5 < 3; ++i5) {
-              const int64_t va = (i0 * 3 + i2) * 2 + i4;
+              const int64_t va = (i0 * 3 + i2) * 2 + i4;  // a's own row-major index
               const int64_t vb = (i1 * 2 + i3) * 3 + i5;
               expected.push_back(va * (vb + 100));
             }
+          }
+        }
+      }
+    }
+  }
   EXPECT_THAT(y, BitwiseEquals(Make<int64_t>(y.shape(), expected)));
   EXPECT_THAT(internal::BinaryGeneralForTesting(internal::BinaryOpKind::kGreater, a, b),
               BitwiseEquals(Greater(a, b).value()));
