@@ -52,7 +52,7 @@ void* Allocator::Allocate(size_t bytes) {
   if (class_bytes > kMaxCachedBytes) return SystemAllocate(class_bytes);
   const int index = ClassIndex(class_bytes);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     std::vector<void*>& list = free_lists_[index];
     if (!list.empty()) {
       void* ptr = list.back();
@@ -72,18 +72,18 @@ void Allocator::Deallocate(void* ptr, size_t bytes) {
     std::free(ptr);
     return;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   free_lists_[ClassIndex(class_bytes)].push_back(ptr);
   cached_bytes_ += static_cast<int64_t>(class_bytes);
 }
 
 int64_t Allocator::cached_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return cached_bytes_;
 }
 
 void Allocator::EmptyCache() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (std::vector<void*>& list : free_lists_) {
     for (void* ptr : list) std::free(ptr);
     list.clear();

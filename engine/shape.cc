@@ -14,6 +14,7 @@ Shape::Shape(std::initializer_list<int64_t> dims) {
     CONCORD_CHECK_MSG(d >= 0, "Shape literal with a negative size");
     dims_[rank_++] = d;
   }
+  CONCORD_CHECK_MSG(FromDims(this->dims()).ok(), "Shape literal with too many elements");
 }
 
 absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims) {
@@ -29,6 +30,18 @@ absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims) {
           absl::StrCat("shape [", absl::StrJoin(dims, ", "), "] has a negative size"));
     }
     shape.dims_[shape.rank_++] = d;
+  }
+  // Multiply with an overflow-proof bound check: once a factor is 0 the product stays 0.
+  int64_t product = 1;
+  bool too_many = false;
+  for (int64_t d : dims) {
+    if (d == 0) return shape;
+    too_many = too_many || product > kMaxElements / d;
+    if (!too_many) product *= d;
+  }
+  if (too_many) {
+    return absl::InvalidArgumentError(absl::StrCat("shape [", absl::StrJoin(dims, ", "),
+                                                   "] has more than 2^48 elements"));
   }
   return shape;
 }

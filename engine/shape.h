@@ -20,16 +20,21 @@ namespace concord::engine {
 // kMaxRank is the largest rank a Tensor may have.
 inline constexpr int kMaxRank = 6;
 
+// kMaxElements bounds a shape's element count (2^48), so that element and byte counts can never
+// overflow int64 arithmetic in kernels; no machine holds such a tensor anyway.
+inline constexpr int64_t kMaxElements = int64_t{1} << 48;
+
 class Shape {
  public:
   // A rank-0 (scalar) shape.
   Shape() = default;
 
   // Shape builds a shape from literal dimensions written in code. Aborts on a rank above
-  // kMaxRank or a negative size: use FromDims for dimensions that come from users or files.
+  // kMaxRank, a negative size or too many elements: use FromDims for dimensions that come from
+  // users or files.
   Shape(std::initializer_list<int64_t> dims);  // NOLINT: implicit, so Shape({2, 3}) reads well.
 
-  // FromDims validates rank <= kMaxRank and every size >= 0.
+  // FromDims validates rank <= kMaxRank, every size >= 0 and at most kMaxElements elements.
   static absl::StatusOr<Shape> FromDims(absl::Span<const int64_t> dims);
 
   int rank() const { return rank_; }

@@ -38,6 +38,16 @@ TEST(Shape, FromDimsRejectsRankAboveSixAndNegativeSizes) {
   EXPECT_TRUE(Shape::FromDims({1, 2, 3, 4, 5, 6}).ok());
 }
 
+TEST(Shape, FromDimsRejectsElementCountsThatWouldOverflow) {
+  // 2^32 * 2^32 wraps int64 to 0 if multiplied naively.
+  EXPECT_THAT(Shape::FromDims({int64_t{1} << 32, int64_t{1} << 32}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than 2^48 elements")));
+  EXPECT_THAT(Shape::FromDims({int64_t{1} << 40, 1 << 9}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than 2^48")));
+  EXPECT_TRUE(Shape::FromDims({int64_t{1} << 40, 0, int64_t{1} << 40}).ok());
+  EXPECT_TRUE(Shape::FromDims({int64_t{1} << 24, int64_t{1} << 24}).ok());
+}
+
 TEST(NormalizeAxis, AcceptsNegativeAxesAndNamesTheOp) {
   EXPECT_EQ(NormalizeAxis("Sum", -1, 3).value(), 2);
   EXPECT_EQ(NormalizeAxis("Sum", 0, 3).value(), 0);

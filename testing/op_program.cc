@@ -173,18 +173,31 @@ struct GenState {
   }
 };
 
+// Pick draws uniformly from [lo, hi) whatever RapidCheck's current size: inRange scales its
+// range with the size, which would make early (small) cases use only the first few op kinds.
+// Shrinking still moves towards lo. Shapes keep their size scaling (GenShape).
+template <typename T>
+T Pick(T lo, T hi) {
+  return *rc::gen::resize(100, rc::gen::inRange<T>(lo, hi));
+}
+
+template <typename T>
+T PickOf(const std::vector<T>& items) {
+  return items[Pick<size_t>(0, items.size())];
+}
+
 // A shape that broadcasts against `s`: some leading axes dropped, some sizes set to 1.
 Shape BroadcastVariant(const Shape& s) {
-  const int drop = *rc::gen::inRange(0, s.rank() + 1);
+  const int drop = Pick<int>(0, s.rank() + 1);
   std::vector<int64_t> dims;
   for (int d = drop; d < s.rank(); ++d) {
-    dims.push_back(*rc::gen::inRange(0, 3) == 0 ? 1 : s.dim(d));
+    dims.push_back(Pick<int>(0, 3) == 0 ? 1 : s.dim(d));
   }
   return Shape::FromDims(dims).value();
 }
 
 int64_t RandomAxis(int rank) {
-  const int64_t axis = *rc::gen::inRange(0, rank);
+  const int64_t axis = Pick<int>(0, rank);
   return *rc::gen::arbitrary<bool>() ? axis : axis - rank;  // also exercise negative axes
 }
 
@@ -202,17 +215,17 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
       return g.Leaf(engine::RandomUniform(s, o.dtype, stream, -2.0, 2.0).value());
     };
     leaf(*GenShape(o.max_rank, o.max_dim));
-    const int steps = *rc::gen::inRange(1, o.max_steps + 1);
+    const int steps = Pick<int>(1, o.max_steps + 1);
     for (int i = 0; i < steps; ++i) {
       std::vector<int> floats;
       for (int v = 0; v < static_cast<int>(g.shapes.size()); ++v) {
         if (g.is_float[v]) floats.push_back(v);
       }
       OpStep s;
-      s.a = *rc::gen::elementOf(floats);
+      s.a = PickOf(floats);
       const Shape sa = g.shapes[s.a];
       const int r = sa.rank();
-      s.kind = static_cast<OpKind>(*rc::gen::inRange<int>(1, static_cast<int>(OpKind::kOpKindCount)));
+      s.kind = static_cast<OpKind>(Pick<int>(1, static_cast<int>(OpKind::kOpKindCount)));
       if (o.well_conditioned &&
           (s.kind == OpKind::kExp || s.kind == OpKind::kDiv || s.kind == OpKind::kLogSumExp)) {
         s.kind = OpKind::kTanh;
@@ -229,7 +242,7 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
         for (int v : floats) {
           if (engine::BroadcastShapes("", sa, g.shapes[v]).ok()) partners.push_back(v);
         }
-        s.b = *rc::gen::arbitrary<bool>() ? *rc::gen::elementOf(partners)
+        s.b = *rc::gen::arbitrary<bool>() ? PickOf(partners)
                                           : leaf(BroadcastVariant(sa));
         const Shape out = engine::BroadcastShapes("", sa, g.shapes[s.b]).value();
         if (*rc::gen::arbitrary<bool>()) std::swap(s.a, s.b);
@@ -264,7 +277,7 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
             break;
           }
           case OpKind::kReshape: {
-            const int k = *rc::gen::inRange(0, r + 1);
+            const int k = Pick<int>(0, r + 1);
             int64_t head = 1;
             for (int d = 0; d < k; ++d) head *= sa.dim(d);
             s.ints = {head, -1};
@@ -272,7 +285,7 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
             break;
           }
           case OpKind::kMatMul: {
-            const int64_t n = *rc::gen::inRange<int64_t>(1, o.max_dim + 1);
+            const int64_t n = Pick<int64_t>(1, o.max_dim + 1);
             s.b = leaf(Dims({sa.dim(r - 1), n}));
             std::vector<int64_t> dims(sa.dims().begin(), sa.dims().end() - 1);
             dims.push_back(n);
@@ -291,8 +304,8 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
           case OpKind::kSlice: {
             std::vector<int64_t> dims;
             for (int d = 0; d < r; ++d) {
-              const int64_t begin = *rc::gen::inRange<int64_t>(0, sa.dim(d));
-              const int64_t size = *rc::gen::inRange<int64_t>(1, sa.dim(d) - begin + 1);
+              const int64_t begin = Pick<int64_t>(0, sa.dim(d));
+              const int64_t size = Pick<int64_t>(1, sa.dim(d) - begin + 1);
               const bool to_end = begin + size == sa.dim(d) && *rc::gen::arbitrary<bool>();
               s.ints.push_back(begin);
               s.ints2.push_back(to_end ? -1 : size);
@@ -304,9 +317,9 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
           default: {  // kGather
             const int64_t axis = RandomAxis(r);
             const int ax = static_cast<int>(axis < 0 ? axis + r : axis);
-            const int64_t m = *rc::gen::inRange<int64_t>(1, 5);
-            const std::vector<int64_t> idx = *rc::gen::container<std::vector<int64_t>>(
-                static_cast<size_t>(m), rc::gen::inRange<int64_t>(0, sa.dim(ax)));
+            const int64_t m = Pick<int64_t>(1, 5);
+            std::vector<int64_t> idx;
+            for (int64_t j = 0; j < m; ++j) idx.push_back(Pick<int64_t>(0, sa.dim(ax)));
             s.ints = {axis};
             s.b = g.Leaf(Tensor::FromVector<int64_t>(Shape({m}), idx).value());
             std::vector<int64_t> dims = sa.ToVector();
