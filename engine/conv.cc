@@ -21,13 +21,22 @@
 // col2im is written as a gather, not a scatter: each input pixel sums the column entries that
 // were read from it in a fixed (kh, kw) order, so rows of the input gradient can be split across
 // ParallelFor workers without races and without the split changing any bit. im2col only copies.
-// The column matrix is built in chunks of ConvColumnBudget() elements (1 MiB of float32, about
-// L2-sized: on the BM_Conv2D shape this is 1.5x faster than one 14 MiB matrix for the forward
-// pass and 2x for the input gradient), which also bounds memory: forward and filter gradient
-// chunk over output rows (n, oh), the input gradient over whole images (its gather needs every
-// output row of an image). Chunking depends only on the shapes; the filter gradient accumulates
-// the chunks' GEMMs into one result in chunk order. So the only thread-count dependence is
-// OpenBLAS's (Note [MatMul through OpenBLAS] in matmul.cc).
+//
+// Threads and determinism. OpenBLAS threads skinny GEMMs badly (a conv layer's GEMM has n = O,
+// often 32 or 64: at 2 threads OpenBLAS ran the BM_Conv2D GEMM slower than at 1), so when it
+// fits, the work is cut into tiles of output pixels whose GEMMs are small enough
+// (pixels * O * patch <= kSingleThreadGemmFlops) for OpenBLAS to run them on the calling thread,
+// and ParallelFor spreads the tiles: each tile is its own im2col + GEMM (forward), GEMM (input
+// gradient, before col2im) or im2col + GEMM accumulating into one of kFilterGradBlocks partial
+// filter gradients, which are summed in block order at the end. Tiles and blocks depend only on
+// the shapes, so on this path Conv2D and both gradients are bitwise identical at any thread count
+// (conv_test checks it). Layers too big for tiles of kMinTilePixels pixels take the unsplit path:
+// im2col in chunks of ConvColumnBudget() elements (1 MiB of float32, about L2-sized: 1.5-2x faster
+// than one big column matrix), one GEMM per chunk threaded by OpenBLAS, the filter gradient
+// accumulated over chunks in order; there bits depend on the thread count as OpenBLAS's do
+// (Note [MatMul through OpenBLAS] in matmul.cc), and are stable at a fixed count. The input
+// gradient's column matrix is built a few whole images at a time (its gather needs every output
+// row of an image).
 
 namespace concord::engine {
 
@@ -127,13 +136,23 @@ absl::StatusOr<ConvGeometry> MakeConvGeometry(const ConvCall& call, const Shape&
   return g;
 }
 
-// Output rows (n, oh) per im2col chunk, and images per col2im chunk: as many as fit
-// ConvColumnBudget(), at least one (see Note [Conv2D as im2col + GEMM]).
-int64_t RowsPerChunk(const ConvGeometry& g) {
-  const int64_t per_row = std::max<int64_t>(g.w.out * g.patch(), 1);
-  int64_t rows = std::max<int64_t>(internal::ConvColumnBudget() / per_row, 1);
-  rows = std::min<int64_t>(rows, INT_MAX / std::max<int64_t>(g.w.out, 1));
-  return std::max<int64_t>(std::min(rows, g.batch * g.h.out), 1);
+// Pixels per parallel tile: the most output pixels whose GEMM (m * n * k = pixels * O * patch,
+// for the forward pass and both gradients) OpenBLAS runs single-threaded, or 0 when fewer than
+// kMinTilePixels fit (see Note [Conv2D as im2col + GEMM]).
+constexpr int64_t kMinTilePixels = 32;
+
+int64_t TilePixels(const ConvGeometry& g) {
+  const int64_t per_pixel = std::max<int64_t>(g.out_c * g.patch(), 1);
+  const int64_t pixels = internal::kSingleThreadGemmFlops / per_pixel;
+  return pixels >= kMinTilePixels ? pixels : 0;
+}
+
+// Output pixels per im2col chunk, and images per col2im chunk, on the unsplit path: as many as
+// fit ConvColumnBudget(), at least one.
+int64_t PixelsPerChunk(const ConvGeometry& g) {
+  int64_t pixels =
+      std::max<int64_t>(internal::ConvColumnBudget() / std::max<int64_t>(g.patch(), 1), 1);
+  return std::min<int64_t>(pixels, INT_MAX);
 }
 
 int64_t ImagesPerChunk(const ConvGeometry& g) {
@@ -143,29 +162,35 @@ int64_t ImagesPerChunk(const ConvGeometry& g) {
   return std::max<int64_t>(std::min(images, g.batch), 1);
 }
 
-// Im2Col fills col [rows * OW, patch] from output rows [first, first + rows) of the flattened
-// (n, oh) range.
+// Im2Col fills col [count, patch] with the patches of output pixels [first, first + count) of the
+// flattened (n, oh, ow) range.
 template <typename T>
-void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t rows, T* col) {
+void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count, T* col) {
   const int64_t c = g.in_c, k = g.patch();
-  const int64_t image_size = g.h.in * g.w.in * c;
-  ParallelFor(rows, g.w.out * k + 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* image = input + ((first + r) / g.h.out) * image_size;
-      const int64_t oh = (first + r) % g.h.out;
-      T* dst = col + r * g.w.out * k;
-      for (int64_t ow = 0; ow < g.w.out; ++ow) {
-        for (int64_t kh = 0; kh < g.h.taps; ++kh) {
-          const int64_t ih = g.h.start(oh) + kh * g.h.dilation;
-          for (int64_t kw = 0; kw < g.w.taps; ++kw, dst += c) {
-            const int64_t iw = g.w.start(ow) + kw * g.w.dilation;
-            if (ih < 0 || ih >= g.h.in || iw < 0 || iw >= g.w.in) {
-              std::fill(dst, dst + c, T(0));
-            } else {
-              const T* src = image + (ih * g.w.in + iw) * c;
-              std::copy(src, src + c, dst);
-            }
+  const int64_t image_size = g.h.in * g.w.in * c, per_image = g.rows_per_image();
+  ParallelFor(count, k + 1, [&](int64_t begin, int64_t end) {
+    const int64_t pixel = first + begin;
+    int64_t n = pixel / per_image, oh = pixel % per_image / g.w.out, ow = pixel % g.w.out;
+    T* dst = col + begin * k;
+    for (int64_t i = begin; i < end; ++i) {
+      const T* image = input + n * image_size;
+      for (int64_t kh = 0; kh < g.h.taps; ++kh) {
+        const int64_t ih = g.h.start(oh) + kh * g.h.dilation;
+        for (int64_t kw = 0; kw < g.w.taps; ++kw, dst += c) {
+          const int64_t iw = g.w.start(ow) + kw * g.w.dilation;
+          if (ih < 0 || ih >= g.h.in || iw < 0 || iw >= g.w.in) {
+            std::fill(dst, dst + c, T(0));
+          } else {
+            const T* src = image + (ih * g.w.in + iw) * c;
+            std::copy(src, src + c, dst);
           }
+        }
+      }
+      if (++ow == g.w.out) {
+        ow = 0;
+        if (++oh == g.h.out) {
+          oh = 0;
+          ++n;
         }
       }
     }
@@ -204,38 +229,95 @@ void Col2Im(const ConvGeometry& g, const T* col, int64_t first, int64_t images, 
 
 template <typename T>
 void Conv2DForward(const ConvGeometry& g, const T* input, const T* filter, T* output) {
-  const int64_t k = g.patch(), total = g.batch * g.h.out, chunk = RowsPerChunk(g);
-  Tensor col = Tensor::Empty(Shape({chunk * g.w.out * k}), DTypeOf<T>());
-  for (int64_t first = 0; first < total; first += chunk) {
-    const int64_t rows = std::min(chunk, total - first);
-    Im2Col(g, input, first, rows, col.mutable_data<T>());
-    internal::Gemm(false, false, rows * g.w.out, g.out_c, k, col.data<T>(), k, filter, g.out_c,
-                   /*accumulate=*/false, output + first * g.w.out * g.out_c, g.out_c);
+  const int64_t k = g.patch(), o = g.out_c, pixels = g.batch * g.rows_per_image();
+  if (const int64_t tile = TilePixels(g); tile > 0) {
+    // Tiles in parallel, each an im2col and a single-threaded GEMM.
+    ParallelFor((pixels + tile - 1) / tile, tile * o * k, [&](int64_t begin, int64_t end) {
+      Tensor col = Tensor::Empty(Shape({tile * k}), DTypeOf<T>());
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t first = t * tile, count = std::min(tile, pixels - first);
+        Im2Col(g, input, first, count, col.mutable_data<T>());
+        internal::Gemm(false, false, count, o, k, col.data<T>(), k, filter, o,
+                       /*accumulate=*/false, output + first * o, o);
+      }
+    });
+    return;
+  }
+  const int64_t chunk = PixelsPerChunk(g);
+  Tensor col = Tensor::Empty(Shape({std::min(chunk, pixels) * k}), DTypeOf<T>());
+  for (int64_t first = 0; first < pixels; first += chunk) {
+    const int64_t count = std::min(chunk, pixels - first);
+    Im2Col(g, input, first, count, col.mutable_data<T>());
+    internal::Gemm(false, false, count, o, k, col.data<T>(), k, filter, o, /*accumulate=*/false,
+                   output + first * o, o);
   }
 }
 
 template <typename T>
 void Conv2DInputGrad(const ConvGeometry& g, const T* filter, const T* out_grad, T* input_grad) {
-  const int64_t k = g.patch(), rows = g.rows_per_image(), chunk = ImagesPerChunk(g);
+  const int64_t k = g.patch(), o = g.out_c, rows = g.rows_per_image(), chunk = ImagesPerChunk(g);
+  const int64_t tile = TilePixels(g);
   Tensor col = Tensor::Empty(Shape({chunk * rows * k}), DTypeOf<T>());
+  T* dcol = col.mutable_data<T>();
   for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t images = std::min(chunk, g.batch - first);
-    internal::Gemm(false, true, images * rows, k, g.out_c, out_grad + first * rows * g.out_c,
-                   g.out_c, filter, g.out_c, /*accumulate=*/false, col.mutable_data<T>(), k);
+    const int64_t images = std::min(chunk, g.batch - first), pixels = images * rows;
+    const T* grad = out_grad + first * rows * o;
+    if (tile > 0) {
+      ParallelFor((pixels + tile - 1) / tile, tile * o * k, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          const int64_t p = t * tile, count = std::min(tile, pixels - p);
+          internal::Gemm(false, true, count, k, o, grad + p * o, o, filter, o,
+                         /*accumulate=*/false, dcol + p * k, k);
+        }
+      });
+    } else {
+      internal::Gemm(false, true, pixels, k, o, grad, o, filter, o, /*accumulate=*/false, dcol, k);
+    }
     Col2Im(g, col.data<T>(), first, images, input_grad);
   }
 }
 
+// Blocks of tiles whose filter-gradient partial sums are added in a fixed order at the end.
+constexpr int64_t kFilterGradBlocks = 16;
+
 template <typename T>
 void Conv2DFilterGrad(const ConvGeometry& g, const T* input, const T* out_grad, T* filter_grad) {
-  const int64_t k = g.patch(), total = g.batch * g.h.out, chunk = RowsPerChunk(g);
-  Tensor col = Tensor::Empty(Shape({chunk * g.w.out * k}), DTypeOf<T>());
-  for (int64_t first = 0; first < total; first += chunk) {
-    const int64_t rows = std::min(chunk, total - first);
-    Im2Col(g, input, first, rows, col.mutable_data<T>());
-    internal::Gemm(true, false, k, g.out_c, rows * g.w.out, col.data<T>(), k,
-                   out_grad + first * g.w.out * g.out_c, g.out_c, /*accumulate=*/first > 0,
-                   filter_grad, g.out_c);
+  const int64_t k = g.patch(), o = g.out_c, pixels = g.batch * g.rows_per_image();
+  if (const int64_t tile = TilePixels(g); tile > 0) {
+    // Each block of tiles accumulates its own partial gradient; the blocks are a function of the
+    // shape only, and are summed in block order, so the thread count changes no bit.
+    const int64_t tiles = (pixels + tile - 1) / tile;
+    const int64_t blocks = std::min(tiles, kFilterGradBlocks);
+    Tensor partial = Tensor::Empty(Shape({blocks, k * o}), DTypeOf<T>());
+    T* partial_data = partial.mutable_data<T>();
+    ParallelFor(blocks, (tiles / blocks) * tile * o * k, [&](int64_t begin, int64_t end) {
+      Tensor col = Tensor::Empty(Shape({tile * k}), DTypeOf<T>());
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t t0 = b * tiles / blocks, t1 = (b + 1) * tiles / blocks;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t first = t * tile, count = std::min(tile, pixels - first);
+          Im2Col(g, input, first, count, col.mutable_data<T>());
+          internal::Gemm(true, false, k, o, count, col.data<T>(), k, out_grad + first * o, o,
+                         /*accumulate=*/t > t0, partial_data + b * k * o, o);
+        }
+      }
+    });
+    ParallelFor(k * o, blocks, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T sum = partial_data[i];
+        for (int64_t b = 1; b < blocks; ++b) sum += partial_data[b * k * o + i];
+        filter_grad[i] = sum;
+      }
+    });
+    return;
+  }
+  const int64_t chunk = PixelsPerChunk(g);
+  Tensor col = Tensor::Empty(Shape({std::min(chunk, pixels) * k}), DTypeOf<T>());
+  for (int64_t first = 0; first < pixels; first += chunk) {
+    const int64_t count = std::min(chunk, pixels - first);
+    Im2Col(g, input, first, count, col.mutable_data<T>());
+    internal::Gemm(true, false, k, o, count, col.data<T>(), k, out_grad + first * o, o,
+                   /*accumulate=*/first > 0, filter_grad, o);
   }
 }
 

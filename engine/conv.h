@@ -14,9 +14,10 @@
 // InvalidArgument naming the op and every shape involved for: an undefined input, a rank other
 // than 4, non-positive strides/dilations/ksize, a filter whose input channels differ from the
 // image's, an empty VALID output, a gradient whose shape is not the forward output's, or a dtype
-// mismatch. Results are bitwise reproducible at a fixed thread count; convolutions go through the
-// GEMM of engine/matmul.h and inherit its thread-count caveat (Note [MatMul through OpenBLAS] in
-// matmul.cc), pooling does not depend on the thread count at all.
+// mismatch. Results are bitwise reproducible at a fixed thread count. Pooling, and convolutions
+// whose O * KH * KW * C is at most 8192 (most small-CNN layers), are also bitwise independent of
+// the thread count; bigger convolutions inherit OpenBLAS's dependence on it (Note [Conv2D as
+// im2col + GEMM] in conv.cc).
 #ifndef CONCORD_ENGINE_CONV_H_
 #define CONCORD_ENGINE_CONV_H_
 

@@ -353,6 +353,23 @@ Tensor Filled(const Shape& shape, uint32_t seed) {
   return t;
 }
 
+// ScopedColumnBudget forces Conv2D to work one image (or a few) at a time.
+class ScopedColumnBudget {
+ public:
+  explicit ScopedColumnBudget(int64_t elements)
+      : previous_(internal::SetConvColumnBudgetForTesting(elements)) {}
+  ~ScopedColumnBudget() { internal::SetConvColumnBudgetForTesting(previous_); }
+
+ private:
+  int64_t previous_;
+};
+
+Tensor AsDouble(const Tensor& t) {
+  std::vector<double> v;
+  for (int64_t i = 0; i < t.num_elements(); ++i) v.push_back(t.ElementAsDouble(i));
+  return FromDoubles(t.shape(), v, DType::kFloat64);
+}
+
 TEST(Conv2DTest, RepeatedRunsAtAFixedThreadCountAreBitwiseIdentical) {
   const Tensor x = Filled(Shape({4, 14, 14, 8}), 1);
   const Tensor w = Filled(Shape({3, 3, 8, 16}), 2);
@@ -370,6 +387,26 @@ TEST(Conv2DTest, RepeatedRunsAtAFixedThreadCountAreBitwiseIdentical) {
   }
 }
 
+TEST(Conv2DTest, TiledLayersAreCorrectAndGiveTheSameBitsAtAnyThreadCount) {
+  // O * patch = 16 * 72 gives tiles of 227 pixels: 784 pixels make 4 tiles, and 4 blocks of
+  // partial filter gradients (Note [Conv2D as im2col + GEMM]).
+  const Tensor x = AsDouble(Filled(Shape({4, 14, 14, 8}), 1));
+  const Tensor w = AsDouble(Filled(Shape({3, 3, 8, 16}), 2));
+  const Tensor g = AsDouble(Filled(Shape({4, 14, 14, 16}), 3));
+  Tensor r[2][3];
+  for (int threads : {1, 2}) {
+    ScopedNumThreads scoped(threads);
+    r[threads - 1][0] = Conv2D(x, w, {1, 1}, Padding::kSame).value();
+    r[threads - 1][1] = Conv2DBackpropInput(x.shape(), w, g, {1, 1}, Padding::kSame).value();
+    r[threads - 1][2] = Conv2DBackpropFilter(x, w.shape(), g, {1, 1}, Padding::kSame).value();
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_THAT(r[1][i], BitwiseEquals(r[0][i])) << i;
+  EXPECT_THAT(r[0][0], AllClose(NaiveConv(x, w, {1, 1}, Padding::kSame, {1, 1}), 1e-12, 1e-12));
+  const double forward = Dot(r[0][0], g), scale = AbsSum(r[0][0], g);
+  EXPECT_NEAR(Dot(x, r[0][1]), forward, 1e-12 * scale);
+  EXPECT_NEAR(Dot(w, r[0][2]), forward, 1e-12 * scale);
+}
+
 TEST(PoolTest, ResultsDoNotDependOnTheThreadCount) {
   const Tensor x = Filled(Shape({4, 33, 31, 16}), 4);
   const Tensor g = Filled(Shape({4, 17, 16, 16}), 5);
@@ -385,18 +422,23 @@ TEST(PoolTest, ResultsDoNotDependOnTheThreadCount) {
   for (int i = 0; i < 4; ++i) EXPECT_THAT(results[1][i], BitwiseEquals(results[0][i])) << i;
 }
 
+TEST(Conv2DTest, LayersTooBigForTilesAgreeWithDirectConvolution) {
+  // O * patch = 40 * 288 leaves tiles of 22 pixels: the unsplit, chunked path. A small column
+  // budget makes it take several chunks.
+  ScopedColumnBudget budget(1000);
+  const Tensor x = AsDouble(Filled(Shape({2, 5, 6, 32}), 4));
+  const Tensor w = AsDouble(Filled(Shape({3, 3, 32, 40}), 5));
+  const Tensor g = AsDouble(Filled(Shape({2, 3, 3, 40}), 6));
+  const Tensor y = Conv2D(x, w, {2, 2}, Padding::kSame, {1, 2}).value();
+  EXPECT_THAT(y, AllClose(NaiveConv(x, w, {2, 2}, Padding::kSame, {1, 2}), 1e-12, 1e-12));
+  const Tensor dx = Conv2DBackpropInput(x.shape(), w, g, {2, 2}, Padding::kSame, {1, 2}).value();
+  const Tensor dw = Conv2DBackpropFilter(x, w.shape(), g, {2, 2}, Padding::kSame, {1, 2}).value();
+  const double forward = Dot(y, g), scale = AbsSum(y, g);
+  EXPECT_NEAR(Dot(x, dx), forward, 1e-12 * scale);
+  EXPECT_NEAR(Dot(w, dw), forward, 1e-12 * scale);
+}
+
 // ---- Properties ------------------------------------------------------------------------------
-
-// ScopedColumnBudget forces Conv2D to work one image (or a few) at a time.
-class ScopedColumnBudget {
- public:
-  explicit ScopedColumnBudget(int64_t elements)
-      : previous_(internal::SetConvColumnBudgetForTesting(elements)) {}
-  ~ScopedColumnBudget() { internal::SetConvColumnBudgetForTesting(previous_); }
-
- private:
-  int64_t previous_;
-};
 
 struct ConvCase {
   Tensor x, w;
