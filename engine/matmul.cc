@@ -27,15 +27,18 @@
 // Determinism. OpenBLAS partitions a multithreaded GEMM statically, as a function of
 // (m, n, k, thread count), and its threads never race on an element, so at a fixed thread count
 // results are bitwise identical from run to run (matmul_test checks this). Across thread counts
-// they are NOT: the 1- and 2-thread results of OpenBLAS 0.3.21 differ in the last bits of 4-33%
-// of the elements for every product above kSingleThreadGemmFlops we tried (square 65..1024, the
-// conv GEMMs of bench/; relative differences below 1.2e-6), because the split changes which
-// micro-kernel tile an element falls in. `bazel run //bench:blas_thread_bits` measures it. So
-// compare float MatMul/Conv2D results across thread counts with a tolerance, or pin the thread
-// count. Products at or below kSingleThreadGemmFlops (and batches of them, spread over
-// ParallelFor as above) are single-threaded GEMMs at any setting and thus thread-count
-// independent. OpenBLAS also picks its kernels at load time for the CPU it finds (DYNAMIC_ARCH;
-// "Haswell" on the AMD EPYC development box), so bits can differ between CPU models.
+// they are NOT: the 1- and 2-thread results of OpenBLAS 0.3.21's default kernels here differ in
+// the last bits of 5-34% of the elements for every product above kSingleThreadGemmFlops we tried
+// (square 65..1024 and the conv GEMMs of bench/; relative differences below 1.2e-6). With the
+// AVX-512 kernels forced (OPENBLAS_CORETYPE=SkylakeX, also about 2x faster on this CPU) they were
+// identical for the same shapes, so the dependence comes from the Haswell kernels rather than
+// from the split itself. `bazel run -c opt //bench:blas_thread_bits` measures it; bench/README.md
+// has the figures. So compare float MatMul results (and those of Conv2D on big layers) across
+// thread counts with a tolerance, or pin the thread count. Products at or below
+// kSingleThreadGemmFlops (and batches of them, spread over ParallelFor as above) are
+// single-threaded GEMMs at any setting and thus thread-count independent. OpenBLAS picks its
+// kernels at load time for the CPU it finds (DYNAMIC_ARCH; "Haswell" on the AMD EPYC development
+// box, which OpenBLAS 0.3.21 does not know), so bits can also differ between CPU models.
 //
 // Integers (int32/int64) use a plain loop: each C element sums over k in ascending order in
 // unsigned (wrapping) arithmetic, rows spread over ParallelFor; thread-count independent.
