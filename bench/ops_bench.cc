@@ -3,7 +3,7 @@
 //
 //   bazel run -c opt //bench:ops_bench -- --benchmark_filter='BM_MatMul(Eigen|Blas)?/'
 //
-// Names other tools rely on (see bench/README.md): BM_MatMul/<n> (float32 n x n x n through the
+// Names other tools rely on (see docs/benchmarks.md): BM_MatMul/<n> (float32 n x n x n through the
 // public API, one thread, counter GFLOPS), BM_MatMulEigen/<n>, BM_MatMulBlas/<n>, BM_AddSmall and
 // BM_AddSmallEigen (counter ns_per_op), BM_Add/<n>, BM_AddEigen/<n>, BM_Conv2D, BM_Conv2DEigen.
 // The *Threads variants take the thread count as their last argument.

@@ -32,9 +32,9 @@
 // (square 65..1024 and the conv GEMMs of bench/; relative differences below 1.2e-6). With the
 // AVX-512 kernels forced (OPENBLAS_CORETYPE=SkylakeX, also about 2x faster on this CPU) they were
 // identical for the same shapes, so the dependence comes from the Haswell kernels rather than
-// from the split itself. `bazel run -c opt //bench:blas_thread_bits` measures it; bench/README.md
-// has the figures. So compare float MatMul results (and those of Conv2D on big layers) across
-// thread counts with a tolerance, or pin the thread count. Products at or below
+// from the split itself. `bazel run -c opt //bench:blas_thread_bits` measures it;
+// docs/benchmarks.md has the figures. So compare float MatMul results (and those of Conv2D on big
+// layers) across thread counts with a tolerance, or pin the thread count. Products at or below
 // kSingleThreadGemmFlops (and batches of them, spread over ParallelFor as above) are
 // single-threaded GEMMs at any setting and thus thread-count independent. OpenBLAS picks its
 // kernels at load time for the CPU it finds (DYNAMIC_ARCH; "Haswell" on the AMD EPYC development
