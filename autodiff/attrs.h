@@ -1,0 +1,51 @@
+// Attrs: the non-tensor arguments of an equation (axes, perm, strides, ...), one plain struct for
+// every primitive so that equations stay plain data (comparable, printable, serializable later).
+//
+//   Attrs a;
+//   a.axes = {1};
+//   a.keepdims = true;
+#ifndef CONCORD_AUTODIFF_ATTRS_H_
+#define CONCORD_AUTODIFF_ATTRS_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/conv.h"
+#include "engine/dtype.h"
+#include "engine/shape.h"
+
+namespace concord::autodiff {
+
+struct CustomGradientFn;  // autodiff/custom_gradient.h
+
+// Which fields a primitive reads is written beside its OpDef; unused fields keep their defaults.
+struct Attrs {
+  std::vector<int64_t> axes;   // reduction axes, transpose perm, reshape dims, slice begin, pads
+  std::vector<int64_t> sizes;  // slice sizes
+  int64_t axis = 0;            // softmax, argmax, concat, gather, one-hot axis
+  int64_t depth = 0;           // one-hot depth; ScatterAdd dim size
+  bool keepdims = false;
+  bool transpose_a = false;
+  bool transpose_b = false;
+  bool approximate = false;    // Gelu
+  double on = 1.0, off = 0.0;  // one-hot values; Pad constant (on)
+  engine::DType dtype = engine::DType::kFloat32;  // Cast, OneHot
+  engine::Shape shape;         // BroadcastTo, SumToShape, backprop input/filter shapes
+  std::array<int64_t, 2> strides = {1, 1};
+  std::array<int64_t, 2> dilations = {1, 1};
+  std::array<int64_t, 2> ksize = {1, 1};
+  engine::Padding padding = engine::Padding::kValid;
+  // Custom: the user's forward and backward (shared, since equations are copied).
+  std::shared_ptr<const CustomGradientFn> custom;
+
+  // ToString renders the fields that differ from the defaults, e.g. "axes={1}, keepdims".
+  std::string ToString() const;
+};
+
+}  // namespace concord::autodiff
+
+#endif  // CONCORD_AUTODIFF_ATTRS_H_

@@ -1,0 +1,83 @@
+// OpDef: everything about one primitive side by side — its shape/dtype rule, its forward through
+// the engine kernels, and its gradient rule written in autodiff ops (so backward passes can be
+// taped again and traced).
+//
+//   const OpDef& def = GetOpDef(Primitive::kMatMul);
+//   ASSIGN_OR_RETURN(std::vector<TensorSpec> out, def.infer(specs, attrs));
+#ifndef CONCORD_AUTODIFF_OP_DEF_H_
+#define CONCORD_AUTODIFF_OP_DEF_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "autodiff/attrs.h"
+#include "autodiff/primitive.h"
+#include "autodiff/value.h"
+#include "engine/tensor.h"
+
+namespace concord::autodiff {
+
+// TensorSpec is what a shape rule knows of a value: its dtype and shape.
+struct TensorSpec {
+  engine::DType dtype = engine::DType::kFloat32;
+  engine::Shape shape;
+  friend bool operator==(const TensorSpec& a, const TensorSpec& b) {
+    return a.dtype == b.dtype && a.shape == b.shape;
+  }
+  std::string ToString() const;
+};
+
+TensorSpec SpecOf(const engine::Tensor& t);
+
+// GradContext is what a gradient rule sees. `inputs` and `outputs` are the forward values (with
+// their ids, so an enclosing tape records the rule's ops against them); they are undefined when
+// the OpDef says it does not save them, but `input_specs`/`output_specs` are always there.
+// `output_grads[i]` is undefined when output i received no gradient (read it as zeros).
+// `needs_grad[i]` says whether input i's gradient is wanted; a rule may skip the others.
+struct GradContext {
+  absl::Span<const Value> inputs;
+  absl::Span<const Value> outputs;
+  absl::Span<const TensorSpec> input_specs;
+  absl::Span<const TensorSpec> output_specs;
+  absl::Span<const Value> output_grads;
+  const Attrs& attrs;
+  const std::vector<bool>& needs_grad;
+};
+
+using InferFn = absl::StatusOr<std::vector<TensorSpec>> (*)(absl::Span<const TensorSpec> inputs,
+                                                            const Attrs& attrs);
+using ForwardFn = absl::StatusOr<std::vector<engine::Tensor>> (*)(
+    absl::Span<const engine::Tensor> inputs, const Attrs& attrs);
+// Returns one Value per input: the gradient, or an undefined Value for "no gradient".
+using GradFn = std::vector<Value> (*)(const GradContext& ctx);
+
+struct OpDef {
+  Primitive primitive = Primitive::kNeg;
+  InferFn infer = nullptr;
+  ForwardFn forward = nullptr;
+  // nullptr: not differentiable (comparisons, ArgMax, OneHot, StopGradient); its inputs get no
+  // gradient.
+  GradFn grad = nullptr;
+  // Whether the tape keeps the forward inputs / outputs for the gradient rule. Rules that need
+  // only shapes say false, so the tape frees those buffers early.
+  bool saves_inputs = true;
+  bool saves_outputs = true;
+};
+
+// GetOpDef returns the definition of `p`. Every primitive has one (op_def_test checks the closed
+// list is complete); the dispatcher answers Unimplemented for one that lacks a forward.
+const OpDef& GetOpDef(Primitive p);
+
+namespace internal {
+// Each family file fills its own entries of the table (autodiff/ops_<family>.cc).
+void RegisterElementwiseOps(OpDef* table);
+void RegisterReductionOps(OpDef* table);
+void RegisterMovementOps(OpDef* table);
+void RegisterLinalgOps(OpDef* table);
+void RegisterStateOps(OpDef* table);
+}  // namespace internal
+
+}  // namespace concord::autodiff
+
+#endif  // CONCORD_AUTODIFF_OP_DEF_H_

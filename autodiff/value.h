@@ -1,0 +1,98 @@
+// Value: the user-facing tensor of the autodiff layer. It wraps an engine::Tensor with an
+// identity (the id the tape and the graph refer to) or carries the first error of the expression
+// that produced it.
+//
+//   Value x = Value::Constant(Tensor::Ones(Shape({3})));
+//   Value y = x * x + 1.0;          // ops never abort; a bad shape makes y carry an error
+//   ASSIGN_OR_RETURN(Tensor t, y.ToTensor());   // the error surfaces here, at the boundary
+//
+// Note [Errors travel with values]
+// Op functions return a Value, not a StatusOr, so they compose in expressions. When an op fails
+// (or receives an input that already failed) its result carries that first error and no tensor;
+// later ops pass it along untouched. API boundaries (ToTensor, GradientTape::Gradient, a model
+// call later) turn it into a Status. The error message names the op and the shapes, like every
+// engine error, so the user sees which op in the expression went wrong.
+#ifndef CONCORD_AUTODIFF_VALUE_H_
+#define CONCORD_AUTODIFF_VALUE_H_
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/tensor.h"
+
+namespace concord::autodiff {
+
+namespace internal {
+
+// Node is what a Value shares: one per produced value.
+struct Node {
+  int64_t id = 0;
+  engine::Tensor tensor;  // defined when status is OK
+  absl::Status status;
+  bool trainable = false;  // a trainable variable: every tape watches it
+};
+
+// NextValueId returns a fresh, process-wide unique id (ids are never reused).
+int64_t NextValueId();
+
+}  // namespace internal
+
+class Value {
+ public:
+  // An undefined value (no node). defined() is false; ops given one return an error.
+  Value() = default;
+
+  // Constant wraps a tensor (a leaf: recorded by no tape unless watched).
+  static Value Constant(engine::Tensor tensor);
+  // Scalar is Constant(Tensor::Scalar<T>(v)).
+  template <typename T>
+  static Value Scalar(T v) {
+    return Constant(engine::Tensor::Scalar<T>(v));
+  }
+  // TrainableVariable wraps a tensor that every GradientTape watches automatically.
+  static Value TrainableVariable(engine::Tensor tensor);
+  // Error makes a value that carries `status` (must not be OK).
+  static Value Error(absl::Status status);
+  // FromStatusOr is Constant(*t) or Error(t.status()).
+  static Value FromStatusOr(absl::StatusOr<engine::Tensor> t);
+
+  bool defined() const { return node_ != nullptr; }
+  // ok is true for a defined value without an error.
+  bool ok() const { return node_ != nullptr && node_->status.ok(); }
+  // status is the carried error, FailedPrecondition for an undefined value, or OK.
+  absl::Status status() const;
+
+  // tensor is the concrete value; CHECKs ok() (use ToTensor at API boundaries).
+  const engine::Tensor& tensor() const;
+  // ToTensor returns the tensor or the carried error.
+  absl::StatusOr<engine::Tensor> ToTensor() const;
+
+  int64_t id() const { return node_ ? node_->id : 0; }
+  bool trainable() const { return node_ != nullptr && node_->trainable; }
+  // shape / dtype of the tensor; CHECK ok().
+  const engine::Shape& shape() const { return tensor().shape(); }
+  engine::DType dtype() const { return tensor().dtype(); }
+
+  // ToString prints "Value#12 " and the tensor, or the error.
+  std::string ToString() const;
+
+  const std::shared_ptr<internal::Node>& node() const { return node_; }
+
+ private:
+  explicit Value(std::shared_ptr<internal::Node> node) : node_(std::move(node)) {}
+  friend Value MakeValue(engine::Tensor tensor);
+  std::shared_ptr<internal::Node> node_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Value& value);
+
+// MakeValue makes a fresh value with a new id for a kernel's output (used by the dispatcher).
+Value MakeValue(engine::Tensor tensor);
+
+}  // namespace concord::autodiff
+
+#endif  // CONCORD_AUTODIFF_VALUE_H_
