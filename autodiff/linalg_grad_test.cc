@@ -1,0 +1,519 @@
+// Gradients of the linalg family (MatMul, convolution, pooling) against finite differences, first
+// and second order; shape rules against the kernels; error paths.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "autodiff/dispatch.h"
+#include "autodiff/op_def.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "engine/conv.h"
+#include "engine/tensor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+#include "testing/generators.h"
+#include "testing/grad_check.h"
+#include "testing/tensor_matchers.h"
+
+namespace concord::autodiff {
+namespace {
+
+using concord::testing::AllClose;
+using concord::testing::GenBroadcastablePair;
+using concord::testing::GenTensor;
+using concord::testing::GradCheck;
+using concord::testing::GradGradCheck;
+using concord::testing::IsOk;
+using concord::testing::StatusIs;
+using engine::DType;
+using engine::Padding;
+using engine::Shape;
+using engine::Tensor;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+using Fn = concord::testing::DifferentiableFn;
+using Pair2 = std::array<int64_t, 2>;
+
+// An integer in [lo, hi] over the full range whatever RapidCheck's size.
+int64_t Int(int64_t lo, int64_t hi) {
+  return *rc::gen::resize(100, rc::gen::inRange<int64_t>(lo, hi + 1));
+}
+bool Bool() { return *rc::gen::arbitrary<bool>(); }
+Padding GenPadding() { return Bool() ? Padding::kSame : Padding::kValid; }
+
+Tensor Random(const Shape& s, double low = -1.0, double high = 1.0) {
+  return *GenTensor(s, DType::kFloat64, low, high);
+}
+
+// Distinct values, at least 0.05 apart, so pooling has no ties near the evaluation point.
+Tensor Distinct(const Shape& s) {
+  std::vector<double> v(static_cast<size_t>(s.num_elements()));
+  std::iota(v.begin(), v.end(), 0.0);
+  std::mt19937_64 rng(*rc::gen::arbitrary<uint64_t>());
+  std::shuffle(v.begin(), v.end(), rng);
+  for (double& x : v) x = x * 0.05 - 1.0;
+  return Tensor::FromVector(s, v).value();
+}
+
+Tensor T(const Shape& s, std::vector<double> v) { return Tensor::FromVector(s, v).value(); }
+
+void AssertOk(const absl::Status& s) {
+  if (!s.ok()) RC_FAIL(std::string(s.message()));
+}
+
+Shape Concat(const Shape& batch, std::vector<int64_t> tail) {
+  std::vector<int64_t> dims = batch.ToVector();
+  dims.insert(dims.end(), tail.begin(), tail.end());
+  return Shape::FromDims(dims).value();
+}
+
+// ---- MatMul ------------------------------------------------------------------------------------
+
+struct MatMulCase {
+  Shape a, b;
+  bool ta = false, tb = false;
+};
+
+// Random operands: broadcasting batch dimensions, transposes, rank-1 operands.
+MatMulCase GenMatMulCase(int max_batch_rank, int64_t max_dim) {
+  const auto [batch_a, batch_b] = *GenBroadcastablePair(max_batch_rank, 2);
+  const int64_t m = Int(1, max_dim), k = Int(1, max_dim), n = Int(1, max_dim);
+  MatMulCase c;
+  c.ta = Bool();
+  c.tb = Bool();
+  const bool a_vector = Int(0, 3) == 0, b_vector = Int(0, 3) == 0;
+  c.a = a_vector ? Shape({k})
+                 : Concat(batch_a, c.ta ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k});
+  c.b = b_vector ? Shape({k})
+                 : Concat(batch_b, c.tb ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n});
+  return c;
+}
+
+Fn MatMulFn(bool ta, bool tb) {
+  return [ta, tb](absl::Span<const Value> x) { return MatMul(x[0], x[1], ta, tb); };
+}
+
+TEST(MatMulGrad, OfSumIsOnesTimesTheOtherOperandTransposed) {
+  // d/dA sum(A B) = 1 B^T, d/dB sum(A B) = A^T 1.
+  const Value a = Value::Constant(T(Shape({2, 3}), {1, 2, 3, 4, 5, 6}));
+  const Value b = Value::Constant(T(Shape({3, 1}), {1, -1, 2}));
+  GradientTape tape;
+  tape.Watch(a);
+  tape.Watch(b);
+  const Value y = SumAll(MatMul(a, b));
+  absl::StatusOr<std::vector<Value>> g = tape.Gradient(y, {a, b});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(T(Shape({2, 3}), {1, -1, 2, 1, -1, 2}), 0, 0));
+  EXPECT_THAT((*g)[1].tensor(), AllClose(T(Shape({3, 1}), {5, 7, 9}), 0, 0));
+}
+
+TEST(MatMulGrad, OfADotProductIsTheOtherVector) {
+  const Value a = Value::Constant(T(Shape({3}), {1, 2, 3}));
+  const Value b = Value::Constant(T(Shape({3}), {4, 5, 6}));
+  GradientTape tape;
+  tape.Watch(a);
+  tape.Watch(b);
+  absl::StatusOr<std::vector<Value>> g = tape.Gradient(MatMul(a, b), {a, b});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(b.tensor(), 0, 0));
+  EXPECT_THAT((*g)[1].tensor(), AllClose(a.tensor(), 0, 0));
+}
+
+TEST(MatMulGrad, SumsOverTheBatchAnOperandWasBroadcastAlong) {
+  // w [2, 1] is shared by the 3 matrices of x [3, 1, 2]: its gradient adds theirs.
+  const Value x = Value::Constant(T(Shape({3, 1, 2}), {1, 2, 3, 4, 5, 6}));
+  const Value w = Value::Constant(T(Shape({2, 1}), {1, 1}));
+  GradientTape tape;
+  tape.Watch(w);
+  absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(MatMul(x, w)), {w});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(T(Shape({2, 1}), {9, 12}), 0, 0));
+}
+
+RC_GTEST_PROP(MatMulGrad, MatchesFiniteDifferencesForBatchesBroadcastingTransposesAndVectors, ()) {
+  const MatMulCase c = GenMatMulCase(3, 3);
+  AssertOk(GradCheck(MatMulFn(c.ta, c.tb), {Random(c.a), Random(c.b)}));
+}
+
+RC_GTEST_PROP(MatMulGrad, SecondDerivativesMatchFiniteDifferences, ()) {
+  const MatMulCase c = GenMatMulCase(1, 2);
+  AssertOk(GradGradCheck(MatMulFn(c.ta, c.tb), {Random(c.a), Random(c.b)}));
+}
+
+TEST(MatMulGrad, ComposedMatMulsAreTwiceDifferentiable) {
+  // x -> (x W) x^T: second derivatives are non-zero, unlike a single bilinear MatMul in x.
+  const Fn fn = [](absl::Span<const Value> x) {
+    return MatMul(MatMul(x[0], x[1]), x[0], false, true);
+  };
+  EXPECT_THAT(GradGradCheck(fn, {T(Shape({2, 3}), {0.1, -0.4, 0.3, 0.9, 0.5, -0.2}),
+                                 T(Shape({3, 3}), {1, 0.5, -1, 0.2, 0.3, 0.7, -0.6, 0.1, 0.4})}),
+              IsOk());
+}
+
+// ---- Convolution -------------------------------------------------------------------------------
+
+struct ConvCase {
+  Shape input, filter;
+  Pair2 strides, dilations;
+  Padding padding;
+};
+
+ConvCase GenConvCase(int64_t max_extra) {
+  ConvCase c;
+  c.padding = GenPadding();
+  c.strides = {Int(1, 2), Int(1, 2)};
+  c.dilations = {Int(1, 2), Int(1, 2)};
+  const int64_t kh = Int(1, 3), kw = Int(1, 3), ch = Int(1, 2), o = Int(1, 2);
+  // VALID needs the input at least as large as the dilated filter.
+  const int64_t min_h = c.padding == Padding::kValid ? (kh - 1) * c.dilations[0] + 1 : 1;
+  const int64_t min_w = c.padding == Padding::kValid ? (kw - 1) * c.dilations[1] + 1 : 1;
+  c.input = Shape({Int(1, 2), min_h + Int(0, max_extra), min_w + Int(0, max_extra), ch});
+  c.filter = Shape({kh, kw, ch, o});
+  return c;
+}
+
+Fn ConvFn(const ConvCase& c) {
+  return [c](absl::Span<const Value> x) {
+    return Conv2D(x[0], x[1], c.strides, c.padding, c.dilations);
+  };
+}
+
+Shape ConvOutput(const ConvCase& c) {
+  const Attrs attrs = [&] {
+    Attrs a;
+    a.strides = c.strides;
+    a.dilations = c.dilations;
+    a.padding = c.padding;
+    return a;
+  }();
+  return GetOpDef(Primitive::kConv2D)
+      .infer({{DType::kFloat64, c.input}, {DType::kFloat64, c.filter}}, attrs)
+      .value()[0]
+      .shape;
+}
+
+TEST(Conv2DGrad, OfAOneByOneConvolutionIsAMatrixProduct) {
+  // A 1x1 filter is a [C, O] matrix applied to every pixel: d/dw sum(conv) sums the pixels.
+  const Value x = Value::Constant(T(Shape({1, 1, 2, 2}), {1, 2, 3, 4}));
+  const Value w = Value::Constant(T(Shape({1, 1, 2, 1}), {0.5, -1}));
+  GradientTape tape;
+  tape.Watch(x);
+  tape.Watch(w);
+  absl::StatusOr<std::vector<Value>> g =
+      tape.Gradient(SumAll(Conv2D(x, w, {1, 1}, Padding::kValid)), {x, w});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(T(Shape({1, 1, 2, 2}), {0.5, -1, 0.5, -1}), 0, 0));
+  EXPECT_THAT((*g)[1].tensor(), AllClose(T(Shape({1, 1, 2, 1}), {4, 6}), 0, 0));
+}
+
+RC_GTEST_PROP(Conv2DGrad, MatchesFiniteDifferencesForStridesDilationsAndPadding, ()) {
+  const ConvCase c = GenConvCase(3);
+  AssertOk(GradCheck(ConvFn(c), {Random(c.input), Random(c.filter)}));
+}
+
+RC_GTEST_PROP(Conv2DGrad, BackpropInputMatchesFiniteDifferences, ()) {
+  const ConvCase c = GenConvCase(3);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return Conv2DBackpropInput(c.input, x[0], x[1], c.strides, c.padding, c.dilations);
+  };
+  AssertOk(GradCheck(fn, {Random(c.filter), Random(ConvOutput(c))}));
+}
+
+RC_GTEST_PROP(Conv2DGrad, BackpropFilterMatchesFiniteDifferences, ()) {
+  const ConvCase c = GenConvCase(3);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return Conv2DBackpropFilter(x[0], c.filter, x[1], c.strides, c.padding, c.dilations);
+  };
+  AssertOk(GradCheck(fn, {Random(c.input), Random(ConvOutput(c))}));
+}
+
+RC_GTEST_PROP(Conv2DGrad, SecondDerivativesMatchFiniteDifferences, ()) {
+  const ConvCase c = GenConvCase(1);
+  AssertOk(GradGradCheck(ConvFn(c), {Random(c.input), Random(c.filter)}));
+}
+
+TEST(Conv2DGrad, AConvolutionOfAConvolutionIsTwiceDifferentiable) {
+  // The same filter applied twice makes the output quadratic in w.
+  const Fn fn = [](absl::Span<const Value> x) {
+    return Conv2D(Conv2D(x[0], x[1], {1, 1}, Padding::kSame), x[1], {2, 1}, Padding::kSame);
+  };
+  const Tensor x = T(Shape({1, 3, 3, 1}), {0.1, -0.5, 0.3, 0.8, -0.2, 0.6, 0.4, -0.9, 0.7});
+  const Tensor w = T(Shape({2, 2, 1, 1}), {0.5, -0.3, 0.2, 0.9});
+  EXPECT_THAT(GradGradCheck(fn, {x, w}), IsOk());
+}
+
+// ---- Pooling -----------------------------------------------------------------------------------
+
+struct PoolCase {
+  Shape input;
+  Pair2 ksize, strides;
+  Padding padding;
+};
+
+PoolCase GenPoolCase(int64_t max_extra) {
+  PoolCase c;
+  c.padding = GenPadding();
+  c.ksize = {Int(1, 3), Int(1, 3)};
+  c.strides = {Int(1, 3), Int(1, 3)};
+  const int64_t min_h = c.padding == Padding::kValid ? c.ksize[0] : 1;
+  const int64_t min_w = c.padding == Padding::kValid ? c.ksize[1] : 1;
+  c.input = Shape({Int(1, 2), min_h + Int(0, max_extra), min_w + Int(0, max_extra), Int(1, 2)});
+  return c;
+}
+
+Shape PoolOutput(const PoolCase& c) {
+  Attrs a;
+  a.ksize = c.ksize;
+  a.strides = c.strides;
+  a.padding = c.padding;
+  return GetOpDef(Primitive::kAvgPool2D).infer({{DType::kFloat64, c.input}}, a).value()[0].shape;
+}
+
+TEST(MaxPool2DGrad, RoutesEachWindowsGradientToItsMaximum) {
+  const Value x = Value::Constant(T(Shape({1, 2, 2, 1}), {1, 4, 3, 2}));
+  GradientTape tape;
+  tape.Watch(x);
+  absl::StatusOr<std::vector<Value>> g =
+      tape.Gradient(SumAll(MaxPool2D(x, {2, 2}, {2, 2}, Padding::kValid)), {x});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(T(Shape({1, 2, 2, 1}), {0, 1, 0, 0}), 0, 0));
+}
+
+TEST(AvgPool2DGrad, SharesEachWindowsGradientEvenly) {
+  const Value x = Value::Constant(T(Shape({1, 2, 2, 1}), {1, 4, 3, 2}));
+  GradientTape tape;
+  tape.Watch(x);
+  absl::StatusOr<std::vector<Value>> g =
+      tape.Gradient(SumAll(AvgPool2D(x, {2, 2}, {2, 2}, Padding::kValid)), {x});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_THAT((*g)[0].tensor(), AllClose(T(Shape({1, 2, 2, 1}), {.25, .25, .25, .25}), 0, 0));
+}
+
+RC_GTEST_PROP(MaxPool2DGrad, MatchesFiniteDifferencesWithoutTies, ()) {
+  const PoolCase c = GenPoolCase(4);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return MaxPool2D(x[0], c.ksize, c.strides, c.padding);
+  };
+  AssertOk(GradCheck(fn, {Distinct(c.input)}));
+}
+
+RC_GTEST_PROP(MaxPool2DGrad, ItsOwnGradientMatchesFiniteDifferences, ()) {
+  // MaxPool2DGrad(x, g): linear in g (adjoint: pick h at each argmax), flat in x.
+  const PoolCase c = GenPoolCase(3);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return MaxPool2DGrad(x[0], x[1], c.ksize, c.strides, c.padding);
+  };
+  AssertOk(GradCheck(fn, {Distinct(c.input), Random(PoolOutput(c))}));
+}
+
+RC_GTEST_PROP(MaxPool2DGrad, SecondDerivativesMatchFiniteDifferences, ()) {
+  const PoolCase c = GenPoolCase(2);
+  // Squared, so that the second derivative is not zero everywhere.
+  const Fn fn = [c](absl::Span<const Value> x) {
+    const Value y = MaxPool2D(x[0], c.ksize, c.strides, c.padding);
+    return y * y;
+  };
+  AssertOk(GradGradCheck(fn, {Distinct(c.input)}));
+}
+
+RC_GTEST_PROP(AvgPool2DGrad, MatchesFiniteDifferences, ()) {
+  const PoolCase c = GenPoolCase(4);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return AvgPool2D(x[0], c.ksize, c.strides, c.padding);
+  };
+  AssertOk(GradCheck(fn, {Random(c.input)}));
+}
+
+RC_GTEST_PROP(AvgPool2DGrad, ItsOwnGradientMatchesFiniteDifferences, ()) {
+  const PoolCase c = GenPoolCase(3);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    return AvgPool2DGrad(c.input, x[0], c.ksize, c.strides, c.padding);
+  };
+  AssertOk(GradCheck(fn, {Random(PoolOutput(c))}));
+}
+
+RC_GTEST_PROP(AvgPool2DGrad, SecondDerivativesMatchFiniteDifferences, ()) {
+  const PoolCase c = GenPoolCase(2);
+  const Fn fn = [c](absl::Span<const Value> x) {
+    const Value y = AvgPool2D(x[0], c.ksize, c.strides, c.padding);
+    return y * y;
+  };
+  AssertOk(GradGradCheck(fn, {Random(c.input)}));
+}
+
+// ---- Shape rules -------------------------------------------------------------------------------
+
+// The shape rule's answer for `inputs` equals the spec of what the kernel computes, or, on bad
+// input, the kernel's error word for word.
+void CheckInferMatchesKernel(Primitive p, const std::vector<Tensor>& inputs, const Attrs& attrs) {
+  const OpDef& def = GetOpDef(p);
+  std::vector<TensorSpec> specs;
+  for (const Tensor& t : inputs) specs.push_back(SpecOf(t));
+  const absl::StatusOr<std::vector<TensorSpec>> inferred = def.infer(specs, attrs);
+  const absl::StatusOr<std::vector<Tensor>> computed = def.forward(inputs, attrs);
+  RC_ASSERT(inferred.ok() == computed.ok());
+  if (!computed.ok()) {
+    RC_ASSERT(std::string(inferred.status().message()) == std::string(computed.status().message()));
+    return;
+  }
+  RC_ASSERT(inferred->size() == computed->size());
+  RC_ASSERT((*inferred)[0] == SpecOf((*computed)[0]));
+}
+
+DType GenFloatDType() { return Bool() ? DType::kFloat32 : DType::kFloat64; }
+
+RC_GTEST_PROP(LinalgInfer, AgreesWithTheKernelsOnValidInputs, ()) {
+  const DType dt = GenFloatDType();
+  {
+    const MatMulCase c = GenMatMulCase(3, 3);
+    Attrs a;
+    a.transpose_a = c.ta;
+    a.transpose_b = c.tb;
+    const DType mdt = Bool() ? dt : DType::kInt64;
+    CheckInferMatchesKernel(Primitive::kMatMul, {Tensor::Zeros(c.a, mdt), Tensor::Zeros(c.b, mdt)},
+                            a);
+  }
+  {
+    const ConvCase c = GenConvCase(4);
+    Attrs a;
+    a.strides = c.strides;
+    a.dilations = c.dilations;
+    a.padding = c.padding;
+    const Tensor x = Tensor::Zeros(c.input, dt), w = Tensor::Zeros(c.filter, dt);
+    const Tensor g = Tensor::Zeros(ConvOutput(c), dt);
+    CheckInferMatchesKernel(Primitive::kConv2D, {x, w}, a);
+    a.shape = c.input;
+    CheckInferMatchesKernel(Primitive::kConv2DBackpropInput, {w, g}, a);
+    a.shape = c.filter;
+    CheckInferMatchesKernel(Primitive::kConv2DBackpropFilter, {x, g}, a);
+  }
+  {
+    const PoolCase c = GenPoolCase(4);
+    Attrs a;
+    a.ksize = c.ksize;
+    a.strides = c.strides;
+    a.padding = c.padding;
+    const Tensor x = Tensor::Zeros(c.input, dt), g = Tensor::Zeros(PoolOutput(c), dt);
+    CheckInferMatchesKernel(Primitive::kMaxPool2D, {x}, a);
+    CheckInferMatchesKernel(Primitive::kAvgPool2D, {x}, a);
+    CheckInferMatchesKernel(Primitive::kMaxPool2DGrad, {x, g}, a);
+    a.shape = c.input;
+    CheckInferMatchesKernel(Primitive::kAvgPool2DGrad, {g}, a);
+  }
+}
+
+RC_GTEST_PROP(LinalgInfer, GivesTheKernelsErrorsOnArbitraryShapes, ()) {
+  // Shapes drawn without regard to validity: whatever the kernel says, the rule says too.
+  const auto shape = [] { return *concord::testing::GenShape(5, 3, 0); };
+  Attrs a;
+  a.transpose_a = Bool();
+  a.transpose_b = Bool();
+  a.strides = {Int(0, 2), Int(1, 2)};
+  a.dilations = {Int(1, 2), Int(1, 2)};
+  a.ksize = {Int(1, 3), Int(0, 2)};
+  a.padding = GenPadding();
+  a.shape = shape();
+  const DType d1 = Bool() ? DType::kFloat32 : DType::kInt32;
+  const DType d2 = Bool() ? d1 : DType::kFloat64;
+  const Tensor x = Tensor::Zeros(shape(), d1), y = Tensor::Zeros(shape(), d2);
+  CheckInferMatchesKernel(Primitive::kMatMul, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kConv2D, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kConv2DBackpropInput, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kConv2DBackpropFilter, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kMaxPool2D, {x}, a);
+  CheckInferMatchesKernel(Primitive::kAvgPool2D, {x}, a);
+  CheckInferMatchesKernel(Primitive::kMaxPool2DGrad, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kAvgPool2DGrad, {y}, a);
+}
+
+// ---- Errors ------------------------------------------------------------------------------------
+
+Value Zeros(const Shape& s, DType d = DType::kFloat32) {
+  return Value::Constant(Tensor::Zeros(s, d));
+}
+
+TEST(LinalgErrors, MatMulNamesTheOpAndBothShapes) {
+  const Value y = MatMul(Zeros(Shape({2, 3})), Zeros(Shape({4, 5})));
+  EXPECT_THAT(y.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("MatMul: inner dimensions differ: float32[2, 3] x "
+                                             "float32[4, 5]")));
+  EXPECT_THAT(MatMul(Zeros(Shape({})), Zeros(Shape({3}))).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank >= 1")));
+  EXPECT_THAT(MatMul(Zeros(Shape({2, 2, 3})), Zeros(Shape({3, 3, 1}))).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("batch dimensions [2] and [3] do not broadcast")));
+  EXPECT_THAT(MatMul(Zeros(Shape({2, 3})), Zeros(Shape({3, 2}), DType::kFloat64)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dtype mismatch")));
+}
+
+TEST(LinalgErrors, ConvolutionNamesTheOpShapesAndGeometry) {
+  EXPECT_THAT(Conv2D(Zeros(Shape({1, 4, 4, 3})), Zeros(Shape({2, 2, 2, 1})), {1, 1}, Padding::kSame)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("Conv2D: input has 3 channels but the filter expects 2"),
+                             HasSubstr("input float32[1, 4, 4, 3], filter float32[2, 2, 2, 1]"))));
+  EXPECT_THAT(
+      Conv2D(Zeros(Shape({4, 4, 3})), Zeros(Shape({2, 2, 3, 1})), {1, 1}, Padding::kSame).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank 4 (NHWC)")));
+  EXPECT_THAT(
+      Conv2D(Zeros(Shape({1, 2, 2, 1})), Zeros(Shape({3, 3, 1, 1})), {1, 1}, Padding::kValid)
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("VALID padding leaves no")));
+  EXPECT_THAT(
+      Conv2D(Zeros(Shape({1, 2, 2, 1})), Zeros(Shape({1, 1, 1, 1})), {0, 1}, Padding::kValid)
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be positive")));
+  EXPECT_THAT(Conv2DBackpropInput(Shape({1, 4, 4, 1}), Zeros(Shape({2, 2, 1, 1})),
+                                  Zeros(Shape({1, 3, 3, 1})), {1, 1}, Padding::kSame)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Conv2DBackpropInput: out_backprop must have Conv2D's output "
+                                 "shape [1, 4, 4, 1]")));
+  EXPECT_THAT(Conv2DBackpropFilter(Zeros(Shape({1, 4, 4, 1})), Shape({2, 2, 1, 1}),
+                                   Zeros(Shape({1, 4, 4, 2})), {1, 1}, Padding::kSame)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Conv2DBackpropFilter: out_backprop must have")));
+}
+
+TEST(LinalgErrors, PoolingNamesTheOpShapesAndWindow) {
+  EXPECT_THAT(MaxPool2D(Zeros(Shape({1, 4, 4})), {2, 2}, {2, 2}, Padding::kValid).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("MaxPool2D: input must have rank 4 (NHWC), not 3: input "
+                                 "float32[1, 4, 4], ksize [2, 2]")));
+  EXPECT_THAT(AvgPool2D(Zeros(Shape({1, 4, 4, 1})), {0, 2}, {2, 2}, Padding::kValid).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("AvgPool2D: ksize")));
+  EXPECT_THAT(MaxPool2D(Zeros(Shape({1, 4, 4, 1}), DType::kInt32), {2, 2}, {2, 2}, Padding::kValid)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only float32 and float64")));
+  EXPECT_THAT(MaxPool2DGrad(Zeros(Shape({1, 4, 4, 1})), Zeros(Shape({1, 3, 3, 1})), {2, 2}, {2, 2},
+                            Padding::kValid)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("output_grad must have the pooled shape [1, 2, 2, 1]")));
+  EXPECT_THAT(AvgPool2DGrad(Shape({1, 4, 4, 1}), Zeros(Shape({1, 3, 3, 1})), {2, 2}, {2, 2},
+                            Padding::kValid)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("AvgPool2DGrad")));
+}
+
+TEST(LinalgErrors, SurfaceAtTheTapeNotAsAnAbort) {
+  const Value x = Value::Constant(Tensor::Zeros(Shape({2, 3}), DType::kFloat64));
+  GradientTape tape;
+  tape.Watch(x);
+  const Value y = SumAll(MatMul(x, x));  // [2, 3] x [2, 3]: inner dimensions differ
+  absl::StatusOr<std::vector<Value>> g = tape.Gradient(y, {x});
+  EXPECT_THAT(g, StatusIs(absl::StatusCode::kInvalidArgument,
+                          HasSubstr("MatMul: inner dimensions differ")));
+}
+
+}  // namespace
+}  // namespace concord::autodiff
