@@ -5,6 +5,8 @@
 // (ScatterAdd dim size, OneHot depth), `on`/`off` (OneHot values, Pad constant in `on`), `dtype`
 // (OneHot), `shape` (BroadcastTo). Shape rules repeat the engine kernels' checks and words
 // without running them.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "autodiff/dispatch.h"
 #include "autodiff/op_def.h"
 #include "autodiff/ops.h"
+#include "autodiff/shape_rules.h"
 #include "engine/dtype.h"
 #include "engine/movement.h"
 #include "engine/status.h"
@@ -25,19 +28,10 @@ using engine::DType;
 using engine::Shape;
 using engine::Tensor;
 using Specs = absl::StatusOr<std::vector<TensorSpec>>;
-
-std::string DimsString(absl::Span<const int64_t> dims) {
-  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
-}
-
-// ShapeFromDims validates a result shape (rank, sizes, element count) as the engine does.
-absl::StatusOr<Shape> ShapeFromDims(absl::string_view op, absl::Span<const int64_t> dims) {
-  absl::StatusOr<Shape> shape = Shape::FromDims(dims);
-  if (!shape.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": result ", shape.status().message()));
-  }
-  return shape;
-}
+using internal::AxisOf;
+using internal::CheckRepresentable;
+using internal::DimsString;
+using internal::ShapeFromDims;
 
 Specs One(DType dtype, Shape shape) { return std::vector<TensorSpec>{{dtype, std::move(shape)}}; }
 
@@ -120,6 +114,197 @@ std::vector<Value> BroadcastToGrad(const GradContext& ctx) {
   return {SumToShape(ctx.output_grads[0], ctx.input_specs[0].shape)};
 }
 
+
+// ---- Transpose -----------------------------------------------------------------------------------
+
+Specs TransposeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  const TensorSpec& x = in[0];
+  const absl::Span<const int64_t> perm = attrs.axes;
+  const int rank = x.shape.rank();
+  std::vector<bool> seen(rank, false);
+  std::vector<int64_t> dims(rank);
+  bool valid = static_cast<int>(perm.size()) == rank;
+  for (int i = 0; valid && i < rank; ++i) {
+    valid = perm[i] >= -rank && perm[i] < rank;
+    if (!valid) break;
+    const int p = static_cast<int>(perm[i] < 0 ? perm[i] + rank : perm[i]);
+    valid = !seen[p];
+    seen[p] = true;
+    dims[i] = x.shape.dim(p);
+  }
+  if (!valid) {
+    return absl::InvalidArgumentError(absl::StrCat("Transpose: perm ", DimsString(perm),
+                                                   " is not a permutation of the axes of ",
+                                                   x.ToString()));
+  }
+  return One(x.dtype, Shape::FromDims(dims).value());
+}
+
+absl::StatusOr<std::vector<Tensor>> TransposeForward(absl::Span<const Tensor> in,
+                                                     const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Transpose(in[0], attrs.axes));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// The gradient of a transpose is the transpose by the inverse permutation.
+std::vector<Value> TransposeGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const int64_t rank = ctx.input_specs[0].shape.rank();
+  std::vector<int64_t> inverse(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    const int64_t p = ctx.attrs.axes[i];
+    inverse[p < 0 ? p + rank : p] = i;
+  }
+  return {Transpose(ctx.output_grads[0], std::move(inverse))};
+}
+
+// ---- Concat --------------------------------------------------------------------------------------
+
+Specs ConcatInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = "Concat";
+  if (in.empty()) return absl::InvalidArgumentError("Concat: no tensors to concatenate");
+  const TensorSpec& first = in[0];
+  CONCORD_ASSIGN_OR_RETURN(const int axis, AxisOf(kOp, attrs.axis, first));
+  int64_t total = 0;
+  for (const TensorSpec& x : in) {
+    bool same = x.dtype == first.dtype && x.shape.rank() == first.shape.rank();
+    for (int d = 0; same && d < x.shape.rank(); ++d) {
+      same = d == axis || x.shape.dim(d) == first.shape.dim(d);
+    }
+    if (!same) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": inputs must share dtype, rank and every dimension but axis ", attrs.axis,
+          "; got ", absl::StrJoin(in, ", ", [](std::string* out, const TensorSpec& t) {
+            absl::StrAppend(out, t.ToString());
+          })));
+    }
+    total += x.shape.dim(axis);
+  }
+  std::vector<int64_t> dims = first.shape.ToVector();
+  dims[axis] = total;
+  CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
+  return One(first.dtype, shape);
+}
+
+absl::StatusOr<std::vector<Tensor>> ConcatForward(absl::Span<const Tensor> in,
+                                                  const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Concat(in, attrs.axis));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// Each input's gradient is its slice of the output gradient.
+std::vector<Value> ConcatGrad(const GradContext& ctx) {
+  std::vector<Value> grads(ctx.input_specs.size());
+  if (!ctx.output_grads[0].defined()) return grads;
+  const int rank = ctx.input_specs[0].shape.rank();
+  const int axis = static_cast<int>(ctx.attrs.axis < 0 ? ctx.attrs.axis + rank : ctx.attrs.axis);
+  std::vector<int64_t> begin(rank, 0);
+  for (size_t i = 0; i < ctx.input_specs.size(); ++i) {
+    const Shape& shape = ctx.input_specs[i].shape;
+    if (ctx.needs_grad[i]) grads[i] = Slice(ctx.output_grads[0], begin, shape.ToVector());
+    begin[axis] += shape.dim(axis);
+  }
+  return grads;
+}
+
+// ---- Slice ---------------------------------------------------------------------------------------
+
+Specs SliceInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  const TensorSpec& x = in[0];
+  const absl::Span<const int64_t> begin = attrs.axes;
+  const absl::Span<const int64_t> size = attrs.sizes;
+  const int rank = x.shape.rank();
+  auto error = [&]() {
+    return absl::InvalidArgumentError(absl::StrCat("Slice: begin ", DimsString(begin),
+                                                   " and size ", DimsString(size),
+                                                   " do not fit ", x.ToString()));
+  };
+  if (static_cast<int>(begin.size()) != rank || static_cast<int>(size.size()) != rank) {
+    return error();
+  }
+  Shape shape = x.shape;
+  for (int d = 0; d < rank; ++d) {
+    if (begin[d] < 0 || begin[d] > x.shape.dim(d)) return error();
+    const int64_t s = size[d] == -1 ? x.shape.dim(d) - begin[d] : size[d];
+    if (s < 0 || s > x.shape.dim(d) - begin[d]) return error();
+    shape.set_dim(d, s);
+  }
+  return One(x.dtype, shape);
+}
+
+absl::StatusOr<std::vector<Tensor>> SliceForward(absl::Span<const Tensor> in,
+                                                 const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Slice(in[0], attrs.axes, attrs.sizes));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// The gradient of a slice is the output gradient padded with zeros back to the input's shape.
+std::vector<Value> SliceGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Shape& in = ctx.input_specs[0].shape;
+  const Shape& out = ctx.output_specs[0].shape;  // -1 sizes resolved
+  std::vector<std::pair<int64_t, int64_t>> paddings(in.rank());
+  for (int d = 0; d < in.rank(); ++d) {
+    const int64_t before = ctx.attrs.axes[d];
+    paddings[d] = {before, in.dim(d) - before - out.dim(d)};
+  }
+  return {Pad(ctx.output_grads[0], std::move(paddings))};
+}
+
+// ---- Pad -----------------------------------------------------------------------------------------
+
+std::vector<std::pair<int64_t, int64_t>> PairsOf(absl::Span<const int64_t> flat) {
+  std::vector<std::pair<int64_t, int64_t>> pairs(flat.size() / 2);
+  for (size_t i = 0; i < pairs.size(); ++i) pairs[i] = {flat[2 * i], flat[2 * i + 1]};
+  return pairs;
+}
+
+Specs PadInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = "Pad";
+  const TensorSpec& x = in[0];
+  const std::vector<std::pair<int64_t, int64_t>> paddings = PairsOf(attrs.axes);
+  if (attrs.axes.size() % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": paddings must be (before, after) pairs; got ", attrs.axes.size(), " values"));
+  }
+  if (static_cast<int>(paddings.size()) != x.shape.rank()) {
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": ", paddings.size(),
+                                                   " padding pairs for ", x.ToString(), " (rank ",
+                                                   x.shape.rank(), ")"));
+  }
+  std::vector<int64_t> dims(x.shape.rank());
+  for (int d = 0; d < x.shape.rank(); ++d) {
+    const auto [before, after] = paddings[d];
+    if (before < 0 || after < 0 || __builtin_add_overflow(x.shape.dim(d), before, &dims[d]) ||
+        __builtin_add_overflow(dims[d], after, &dims[d])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": paddings [",
+          absl::StrJoin(paddings, ", ",
+                        [](std::string* out, const auto& p) {
+                          absl::StrAppend(out, "(", p.first, ", ", p.second, ")");
+                        }),
+          "] for ", x.ToString(), " must be non-negative"));
+    }
+  }
+  CONCORD_RETURN_IF_ERROR(CheckRepresentable(kOp, "constant value", attrs.on, x.dtype));
+  CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
+  return One(x.dtype, shape);
+}
+
+absl::StatusOr<std::vector<Tensor>> PadForward(absl::Span<const Tensor> in, const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Pad(in[0], PairsOf(attrs.axes), attrs.on));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// The gradient of a pad is the slice of the output gradient where the input sits.
+std::vector<Value> PadGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Shape& in = ctx.input_specs[0].shape;
+  std::vector<int64_t> begin(in.rank());
+  for (int d = 0; d < in.rank(); ++d) begin[d] = ctx.attrs.axes[2 * d];
+  return {Slice(ctx.output_grads[0], std::move(begin), in.ToVector())};
+}
+
 }  // namespace
 
 // ---- Public API ----------------------------------------------------------------------------------
@@ -130,13 +315,121 @@ Value Reshape(const Value& x, std::vector<int64_t> dims) {
   return Dispatch1(Primitive::kReshape, {x}, attrs);
 }
 
+Value Transpose(const Value& x, std::vector<int64_t> perm) {
+  Attrs attrs;
+  attrs.axes = std::move(perm);
+  return Dispatch1(Primitive::kTranspose, {x}, attrs);
+}
+
+Value ExpandDims(const Value& x, int64_t axis) {
+  if (!x.ok()) return Reshape(x, {});  // Passes the error along.
+  const int rank = x.shape().rank();
+  if (axis < -(rank + 1) || axis > rank) {
+    return Value::Error(absl::InvalidArgumentError(
+        absl::StrCat("ExpandDims: axis ", axis, " is out of range [", -(rank + 1), ", ", rank,
+                     "] for ", x.tensor().ShapeString())));
+  }
+  std::vector<int64_t> dims = x.shape().ToVector();
+  dims.insert(dims.begin() + (axis < 0 ? axis + rank + 1 : axis), 1);
+  return Reshape(x, std::move(dims));
+}
+
+Value Squeeze(const Value& x, std::vector<int64_t> axes) {
+  if (!x.ok()) return Reshape(x, {});
+  const int rank = x.shape().rank();
+  std::vector<bool> drop(rank, false);
+  for (int64_t axis : axes) {
+    absl::StatusOr<int> d = AxisOf("Squeeze", axis, SpecOf(x.tensor()));
+    if (!d.ok()) return Value::Error(d.status());
+    if (drop[*d]) {
+      return Value::Error(absl::InvalidArgumentError(
+          absl::StrCat("Squeeze: duplicate axis ", axis, " in axes ", DimsString(axes), " for ",
+                       x.tensor().ShapeString())));
+    }
+    if (x.shape().dim(*d) != 1) {
+      return Value::Error(absl::InvalidArgumentError(
+          absl::StrCat("Squeeze: axis ", axis, " of ", x.tensor().ShapeString(), " has size ",
+                       x.shape().dim(*d), ", not 1")));
+    }
+    drop[*d] = true;
+  }
+  std::vector<int64_t> dims;
+  for (int d = 0; d < rank; ++d) {
+    if (!drop[d]) dims.push_back(x.shape().dim(d));
+  }
+  return Reshape(x, std::move(dims));
+}
+
+Value Flatten(const Value& x) {
+  if (!x.ok()) return Reshape(x, {});
+  if (x.shape().rank() == 0) {
+    return Value::Error(absl::InvalidArgumentError(absl::StrCat(
+        "Flatten: ", x.tensor().ShapeString(), " has no batch axis (rank 0)")));
+  }
+  int64_t rest = 1;
+  for (int d = 1; d < x.shape().rank(); ++d) rest *= x.shape().dim(d);
+  return Reshape(x, {x.shape().dim(0), rest});
+}
+
 Value BroadcastTo(const Value& x, const Shape& shape) {
   Attrs attrs;
   attrs.shape = shape;
   return Dispatch1(Primitive::kBroadcastTo, {x}, attrs);
 }
 
+Value Concat(absl::Span<const Value> xs, int64_t axis) {
+  Attrs attrs;
+  attrs.axis = axis;
+  return Dispatch1(Primitive::kConcat, xs, attrs);
+}
+
+std::vector<Value> Split(const Value& x, std::vector<int64_t> sizes, int64_t axis) {
+  if (!x.ok()) return std::vector<Value>(std::max<size_t>(sizes.size(), 1), Reshape(x, {}));
+  const TensorSpec spec = SpecOf(x.tensor());
+  absl::StatusOr<int> a = AxisOf("Split", axis, spec);
+  int64_t total = 0;
+  bool valid = a.ok();
+  for (int64_t s : sizes) valid = valid && s >= 0 && !__builtin_add_overflow(total, s, &total);
+  if (!valid || total != spec.shape.dim(*a)) {
+    const absl::Status status =
+        a.ok() ? absl::InvalidArgumentError(absl::StrCat(
+                     "Split: sizes ", DimsString(sizes), " must be non-negative and sum to ",
+                     spec.shape.dim(*a), ", the size of axis ", axis, " of ", spec.ToString()))
+               : a.status();
+    return std::vector<Value>(std::max<size_t>(sizes.size(), 1), Value::Error(status));
+  }
+  std::vector<Value> pieces;
+  pieces.reserve(sizes.size());
+  std::vector<int64_t> begin(spec.shape.rank(), 0);
+  std::vector<int64_t> size = spec.shape.ToVector();
+  for (int64_t s : sizes) {
+    size[*a] = s;
+    pieces.push_back(Slice(x, begin, size));
+    begin[*a] += s;
+  }
+  return pieces;
+}
+
+Value Slice(const Value& x, std::vector<int64_t> begin, std::vector<int64_t> size) {
+  Attrs attrs;
+  attrs.axes = std::move(begin);
+  attrs.sizes = std::move(size);
+  return Dispatch1(Primitive::kSlice, {x}, attrs);
+}
+
+Value Pad(const Value& x, std::vector<std::pair<int64_t, int64_t>> paddings, double value) {
+  Attrs attrs;
+  for (const auto& [before, after] : paddings) {
+    attrs.axes.push_back(before);
+    attrs.axes.push_back(after);
+  }
+  attrs.on = value;
+  return Dispatch1(Primitive::kPad, {x}, attrs);
+}
+
 namespace internal {
+
+void RegisterMovementIndexOps(OpDef* table);  // ops_movement_index.cc
 
 void RegisterMovementOps(OpDef* table) {
   auto set = [table](Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
@@ -149,9 +442,14 @@ void RegisterMovementOps(OpDef* table) {
     def.saves_inputs = saves_inputs;
     def.saves_outputs = saves_outputs;
   };
+  set(Primitive::kTranspose, TransposeInfer, TransposeForward, TransposeGrad, false, false);
+  set(Primitive::kConcat, ConcatInfer, ConcatForward, ConcatGrad, false, false);
+  set(Primitive::kSlice, SliceInfer, SliceForward, SliceGrad, false, false);
+  set(Primitive::kPad, PadInfer, PadForward, PadGrad, false, false);
   set(Primitive::kReshape, ReshapeInfer, ReshapeForward, ReshapeGrad, false, false);
   set(Primitive::kBroadcastTo, BroadcastToInfer, BroadcastToForward, BroadcastToGrad, false,
       false);
+  RegisterMovementIndexOps(table);
 }
 
 }  // namespace internal

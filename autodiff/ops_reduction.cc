@@ -11,6 +11,7 @@
 #include "autodiff/dispatch.h"
 #include "autodiff/op_def.h"
 #include "autodiff/ops.h"
+#include "autodiff/shape_rules.h"
 #include "engine/dtype.h"
 #include "engine/reduction.h"
 #include "engine/status.h"
@@ -22,37 +23,9 @@ using engine::DType;
 using engine::Shape;
 using engine::Tensor;
 using Specs = absl::StatusOr<std::vector<TensorSpec>>;
-
-absl::Status CheckDTypeIn(absl::string_view op, const TensorSpec& x,
-                          std::initializer_list<DType> ok) {
-  for (DType d : ok) {
-    if (x.dtype == d) return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      op, ": dtype ", engine::DTypeName(x.dtype), " of ", x.ToString(),
-      " is not supported; expected one of ",
-      absl::StrJoin(ok, ", ", [](std::string* out, DType d) {
-        absl::StrAppend(out, engine::DTypeName(d));
-      })));
-}
-
-absl::Status CheckNumeric(absl::string_view op, const TensorSpec& x) {
-  return CheckDTypeIn(op, x, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64});
-}
-
-absl::Status CheckFloating(absl::string_view op, const TensorSpec& x) {
-  return CheckDTypeIn(op, x, {DType::kFloat32, DType::kFloat64});
-}
-
-// AxisOf normalizes one axis of `x` into [0, rank) (the engine's AxisFor, on a spec).
-absl::StatusOr<int> AxisOf(absl::string_view op, int64_t axis, const TensorSpec& x) {
-  const int rank = x.shape.rank();
-  if (axis < -rank || axis >= rank) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": axis ", axis, " is out of range for ",
-                                                   x.ToString(), " (rank ", rank, ")"));
-  }
-  return static_cast<int>(axis < 0 ? axis + rank : axis);
-}
+using internal::AxisOf;
+using internal::CheckFloating;
+using internal::CheckNumeric;
 
 // ReducedMask marks the reduced axes; an error for an out-of-range or duplicate axis.
 absl::StatusOr<std::vector<bool>> ReducedMask(absl::string_view op, const TensorSpec& x,
@@ -155,6 +128,127 @@ std::vector<Value> SumToShapeGrad(const GradContext& ctx) {
   return {BroadcastTo(ctx.output_grads[0], ctx.input_specs[0].shape)};
 }
 
+
+// ---- Max, Min --------------------------------------------------------------------------------------
+
+template <bool kMax>
+Specs ExtremumInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = kMax ? "Max" : "Min";
+  CONCORD_ASSIGN_OR_RETURN(std::vector<TensorSpec> out,
+                           InferAxesReduction(kOp, /*floating_only=*/false, in, attrs));
+  const TensorSpec& x = in[0];
+  if (!attrs.axes.empty() && out[0].shape.num_elements() > 0 && x.shape.num_elements() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": cannot reduce zero elements of ",
+                                                   x.ToString(), " (the op has no identity)"));
+  }
+  return out;
+}
+
+template <bool kMax>
+absl::StatusOr<std::vector<Tensor>> ExtremumForward(absl::Span<const Tensor> in,
+                                                    const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, kMax ? engine::Max(in[0], attrs.axes, attrs.keepdims)
+                                          : engine::Min(in[0], attrs.axes, attrs.keepdims));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// Note [Gradient of Max with ties]
+// d Max / dx is a subgradient where several elements of a reduced group share the maximum. We
+// split the group's gradient equally among them (TensorFlow's rule), so the result is symmetric
+// in the tied elements and sums to the group's gradient:
+//   mask = Cast(Equal(x, y), dtype);  dx = mask * (g / Sum(mask, axes, keepdims=true)).
+// Equal has no gradient, so the mask is a constant for higher-order gradients. Min is the same.
+std::vector<Value> ExtremumGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Value& x = ctx.inputs[0];
+  const Value& y = ctx.outputs[0];
+  const std::vector<int64_t> kept = KeptDims(ctx.input_specs[0], ctx.attrs.axes);
+  const Value y_kept = ctx.attrs.keepdims ? y : Reshape(y, kept);
+  const Value mask = Cast(Equal(x, y_kept), ctx.input_specs[0].dtype);
+  const Value count = Sum(mask, ctx.attrs.axes, /*keepdims=*/true);
+  return {mask * (GradKept(ctx) / count)};
+}
+
+// ---- LogSumExp -------------------------------------------------------------------------------------
+
+Specs LogSumExpInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  return InferAxesReduction("LogSumExp", /*floating_only=*/true, in, attrs);
+}
+
+absl::StatusOr<std::vector<Tensor>> LogSumExpForward(absl::Span<const Tensor> in,
+                                                     const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::LogSumExp(in[0], attrs.axes, attrs.keepdims));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// d LogSumExp / dx = exp(x - y): the softmax of x over the reduced axes.
+std::vector<Value> LogSumExpGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Value& y = ctx.outputs[0];
+  const Value y_kept =
+      ctx.attrs.keepdims ? y : Reshape(y, KeptDims(ctx.input_specs[0], ctx.attrs.axes));
+  return {GradKept(ctx) * Exp(ctx.inputs[0] - y_kept)};
+}
+
+// ---- Softmax, LogSoftmax ---------------------------------------------------------------------------
+
+template <bool kLog>
+Specs SoftmaxInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = kLog ? "LogSoftmax" : "Softmax";
+  const TensorSpec& x = in[0];
+  CONCORD_RETURN_IF_ERROR(CheckFloating(kOp, x));
+  CONCORD_RETURN_IF_ERROR(AxisOf(kOp, attrs.axis, x).status());
+  return std::vector<TensorSpec>{x};
+}
+
+template <bool kLog>
+absl::StatusOr<std::vector<Tensor>> SoftmaxForward(absl::Span<const Tensor> in,
+                                                   const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, kLog ? engine::LogSoftmax(in[0], attrs.axis)
+                                          : engine::Softmax(in[0], attrs.axis));
+  return std::vector<Tensor>{std::move(y)};
+}
+
+// Softmax: dx = y * (g - sum(g * y, axis)), from the output alone.
+std::vector<Value> SoftmaxGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Value& g = ctx.output_grads[0];
+  const Value& y = ctx.outputs[0];
+  return {y * (g - Sum(g * y, {ctx.attrs.axis}, /*keepdims=*/true))};
+}
+
+// LogSoftmax: dx = g - exp(y) * sum(g, axis), from the output alone.
+std::vector<Value> LogSoftmaxGrad(const GradContext& ctx) {
+  if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
+  const Value& g = ctx.output_grads[0];
+  return {g - Exp(ctx.outputs[0]) * Sum(g, {ctx.attrs.axis}, /*keepdims=*/true)};
+}
+
+// ---- ArgMax, ArgMin (no gradient) ------------------------------------------------------------------
+
+template <bool kMax>
+Specs ArgInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = kMax ? "ArgMax" : "ArgMin";
+  const TensorSpec& x = in[0];
+  CONCORD_RETURN_IF_ERROR(CheckNumeric(kOp, x));
+  CONCORD_ASSIGN_OR_RETURN(const int axis, AxisOf(kOp, attrs.axis, x));
+  std::vector<int64_t> dims = x.shape.ToVector();
+  dims.erase(dims.begin() + axis);
+  const Shape shape = Shape::FromDims(dims).value();
+  if (shape.num_elements() > 0 && x.shape.dim(axis) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": axis ", attrs.axis, " of ", x.ToString(), " is empty"));
+  }
+  return std::vector<TensorSpec>{{DType::kInt64, shape}};
+}
+
+template <bool kMax>
+absl::StatusOr<std::vector<Tensor>> ArgForward(absl::Span<const Tensor> in, const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(Tensor y, kMax ? engine::ArgMax(in[0], attrs.axis)
+                                          : engine::ArgMin(in[0], attrs.axis));
+  return std::vector<Tensor>{std::move(y)};
+}
+
 }  // namespace
 
 // ---- Public API ----------------------------------------------------------------------------------
@@ -171,6 +265,76 @@ Value SumAll(const Value& x) {
   std::vector<int64_t> axes(x.shape().rank());
   for (size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int64_t>(i);
   return Sum(x, std::move(axes));
+}
+
+Value Mean(const Value& x, std::vector<int64_t> axes, bool keepdims) {
+  // Checked here so that errors name Mean rather than the Sum it is made of.
+  if (x.ok()) {
+    const TensorSpec spec = SpecOf(x.tensor());
+    absl::Status status = CheckFloating("Mean", spec);
+    absl::StatusOr<std::vector<bool>> mask = ReducedMask("Mean", spec, axes);
+    if (status.ok()) status = mask.status();
+    if (!status.ok()) return Value::Error(std::move(status));
+    int64_t count = 1;
+    for (int d = 0; d < spec.shape.rank(); ++d) {
+      if ((*mask)[d]) count *= spec.shape.dim(d);
+    }
+    // Bitwise what engine::Mean computes: the sum divided by the count in x's dtype.
+    return Sum(x, std::move(axes), keepdims) / static_cast<double>(count);
+  }
+  return Sum(x, std::move(axes), keepdims);  // Passes the error along.
+}
+
+Value MeanAll(const Value& x) {
+  if (!x.ok()) return SumAll(x);
+  std::vector<int64_t> axes(x.shape().rank());
+  for (size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int64_t>(i);
+  return Mean(x, std::move(axes));
+}
+
+Value Max(const Value& x, std::vector<int64_t> axes, bool keepdims) {
+  Attrs attrs;
+  attrs.axes = std::move(axes);
+  attrs.keepdims = keepdims;
+  return Dispatch1(Primitive::kMax, {x}, attrs);
+}
+
+Value Min(const Value& x, std::vector<int64_t> axes, bool keepdims) {
+  Attrs attrs;
+  attrs.axes = std::move(axes);
+  attrs.keepdims = keepdims;
+  return Dispatch1(Primitive::kMin, {x}, attrs);
+}
+
+Value LogSumExp(const Value& x, std::vector<int64_t> axes, bool keepdims) {
+  Attrs attrs;
+  attrs.axes = std::move(axes);
+  attrs.keepdims = keepdims;
+  return Dispatch1(Primitive::kLogSumExp, {x}, attrs);
+}
+
+Value Softmax(const Value& x, int64_t axis) {
+  Attrs attrs;
+  attrs.axis = axis;
+  return Dispatch1(Primitive::kSoftmax, {x}, attrs);
+}
+
+Value LogSoftmax(const Value& x, int64_t axis) {
+  Attrs attrs;
+  attrs.axis = axis;
+  return Dispatch1(Primitive::kLogSoftmax, {x}, attrs);
+}
+
+Value ArgMax(const Value& x, int64_t axis) {
+  Attrs attrs;
+  attrs.axis = axis;
+  return Dispatch1(Primitive::kArgMax, {x}, attrs);
+}
+
+Value ArgMin(const Value& x, int64_t axis) {
+  Attrs attrs;
+  attrs.axis = axis;
+  return Dispatch1(Primitive::kArgMin, {x}, attrs);
 }
 
 Value SumToShape(const Value& x, const Shape& shape) {
@@ -193,6 +357,14 @@ void RegisterReductionOps(OpDef* table) {
     def.saves_outputs = saves_outputs;
   };
   set(Primitive::kSum, SumInfer, SumForward, SumGrad, false, false);
+  set(Primitive::kMax, ExtremumInfer<true>, ExtremumForward<true>, ExtremumGrad, true, true);
+  set(Primitive::kMin, ExtremumInfer<false>, ExtremumForward<false>, ExtremumGrad, true, true);
+  set(Primitive::kLogSumExp, LogSumExpInfer, LogSumExpForward, LogSumExpGrad, true, true);
+  set(Primitive::kSoftmax, SoftmaxInfer<false>, SoftmaxForward<false>, SoftmaxGrad, false, true);
+  set(Primitive::kLogSoftmax, SoftmaxInfer<true>, SoftmaxForward<true>, LogSoftmaxGrad, false,
+      true);
+  set(Primitive::kArgMax, ArgInfer<true>, ArgForward<true>, nullptr, false, false);
+  set(Primitive::kArgMin, ArgInfer<false>, ArgForward<false>, nullptr, false, false);
   set(Primitive::kSumToShape, SumToShapeInfer, SumToShapeForward, SumToShapeGrad, false, false);
 }
 
