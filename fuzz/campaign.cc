@@ -25,7 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "rapidcheck.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "testing/grad_check.h"
 #include "testing/op_program.h"
+#include "testing/op_program_values.h"
 
 ABSL_FLAG(double, seconds, 60.0, "Time budget in seconds (the embedded default budget).");
 ABSL_FLAG(uint64_t, seed, 0, "Campaign seed; 0 derives one from the clock (always printed).");
@@ -63,6 +67,102 @@ void AssertAgree(const OpProgram& program, const std::vector<Tensor>& actual,
   if (const auto d = FirstDivergence(program, actual, expected, rtol, atol)) {
     RC_FAIL(absl::StrCat("first divergence: ", d->what));
   }
+}
+
+// The program's leaves as constants (or watched by `tape`).
+std::vector<autodiff::Value> Leaves(const OpProgram& p, autodiff::GradientTape* tape = nullptr) {
+  std::vector<autodiff::Value> leaves;
+  for (const Tensor& t : p.leaves) {
+    leaves.push_back(autodiff::Value::Constant(t));
+    if (tape != nullptr) tape->Watch(leaves.back());
+  }
+  return leaves;
+}
+
+std::vector<Tensor> Tensors(const std::vector<autodiff::Value>& values) {
+  std::vector<Tensor> out;
+  for (const autodiff::Value& v : values) out.push_back(v.tensor());
+  return out;
+}
+
+std::vector<Tensor> MustRunValues(const OpProgram& p, const std::vector<autodiff::Value>& leaves) {
+  auto values = testing::RunOpProgramOnValues(p, leaves);
+  if (!values.ok()) RC_FAIL(absl::StrCat("autodiff run failed: ", values.status().message()));
+  return Tensors(*values);
+}
+
+// d SumAll(last value) / d (every floating leaf), from a fresh tape.
+std::vector<Tensor> MustGradient(const OpProgram& p, bool persistent) {
+  autodiff::GradientTape tape(persistent);
+  const std::vector<autodiff::Value> leaves = Leaves(p, &tape);
+  auto values = testing::RunOpProgramOnValues(p, leaves);
+  if (!values.ok()) RC_FAIL(absl::StrCat("autodiff run failed: ", values.status().message()));
+  std::vector<autodiff::Value> sources;
+  for (const autodiff::Value& leaf : leaves) {
+    if (engine::IsFloating(leaf.dtype())) sources.push_back(leaf);
+  }
+  auto grads = tape.Gradient(autodiff::SumAll(values->back()), sources, autodiff::Value(),
+                             autodiff::UnconnectedGradients::kZero);
+  if (!grads.ok()) RC_FAIL(absl::StrCat("Gradient failed: ", grads.status().message()));
+  return Tensors(*grads);
+}
+
+void AddAutodiffProperties(std::vector<Property>& out) {
+  out.push_back({"autodiff forward equals the engine bitwise",
+                 "running a program through autodiff ops (dispatcher, recording tape) gives the "
+                 "bits of calling the engine kernels directly",
+                 [] {
+                   OpProgramOptions o;
+                   o.dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+                   const OpProgram p = *testing::GenOpProgram(o);
+                   const std::vector<Tensor> engine_values = MustRun(p);
+                   AssertAgree(p, MustRunValues(p, Leaves(p)), engine_values);
+                   autodiff::GradientTape tape;
+                   AssertAgree(p, MustRunValues(p, Leaves(p, &tape)), engine_values);
+                 }});
+  out.push_back({"gradients are reproducible bitwise",
+                 "the same program's tape gradients are the same bits on every run, from a "
+                 "persistent or a non-persistent tape",
+                 [] {
+                   OpProgramOptions o;
+                   o.dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+                   const OpProgram p = *testing::GenOpProgram(o);
+                   const std::vector<Tensor> first = MustGradient(p, false);
+                   const std::vector<Tensor> again = MustGradient(p, true);
+                   RC_ASSERT(first.size() == again.size());
+                   for (size_t i = 0; i < first.size(); ++i) {
+                     RC_ASSERT(engine::BitwiseEqual(first[i], again[i]));
+                   }
+                 }});
+  out.push_back({"gradients match finite differences",
+                 "tape gradients of smooth float64 programs agree with central differences "
+                 "(testing::GradCheck)",
+                 [] {
+                   OpProgramOptions o;
+                   o.dtype = DType::kFloat64;
+                   o.well_conditioned = true;
+                   o.smooth = true;
+                   o.max_rank = 3;
+                   o.max_dim = 3;
+                   o.max_steps = 5;
+                   const OpProgram p = *testing::GenOpProgram(o);
+                   std::vector<int> floating;
+                   std::vector<Tensor> inputs;
+                   for (size_t i = 0; i < p.leaves.size(); ++i) {
+                     if (!engine::IsFloating(p.leaves[i].dtype())) continue;
+                     floating.push_back(static_cast<int>(i));
+                     inputs.push_back(p.leaves[i]);
+                   }
+                   const auto fn = [&](absl::Span<const autodiff::Value> xs) {
+                     std::vector<autodiff::Value> leaves = Leaves(p);
+                     for (size_t k = 0; k < floating.size(); ++k) leaves[floating[k]] = xs[k];
+                     auto values = testing::RunOpProgramOnValues(p, leaves);
+                     if (!values.ok()) return autodiff::Value::Error(values.status());
+                     return values->back();
+                   };
+                   const absl::Status status = testing::GradCheck(fn, inputs);
+                   if (!status.ok()) RC_FAIL(std::string(status.message()));
+                 }});
 }
 
 std::vector<Property> Properties() {
@@ -140,6 +240,7 @@ std::vector<Property> Properties() {
                    RC_ASSERT(d.has_value());
                    RC_ASSERT(d->value_index == victim);
                  }});
+  AddAutodiffProperties(out);
   return out;
 }
 
@@ -177,7 +278,7 @@ int Run() {
   const uint64_t replay = absl::GetFlag(FLAGS_replay_seed);
   const double budget = absl::GetFlag(FLAGS_seconds);
   const int cases = absl::GetFlag(FLAGS_cases);
-  std::cout << "Concord campaign: engine op programs\n"
+  std::cout << "Concord campaign: random op programs (engine and autodiff)\n"
             << "  seed " << seed << ", budget " << budget << " s, " << cases
             << " cases per property per round, " << engine::NumThreads() << " threads\n";
 

@@ -230,6 +230,11 @@ rc::Gen<OpProgram> GenOpProgram(const OpProgramOptions& o) {
           (s.kind == OpKind::kExp || s.kind == OpKind::kDiv || s.kind == OpKind::kLogSumExp)) {
         s.kind = OpKind::kTanh;
       }
+      if (o.smooth && (s.kind == OpKind::kRelu || s.kind == OpKind::kAbs ||
+                       s.kind == OpKind::kMaximum || s.kind == OpKind::kMinimum ||
+                       s.kind == OpKind::kSelectGreater || s.kind == OpKind::kMax)) {
+        s.kind = OpKind::kSigmoid;
+      }
       const bool needs_rank = s.kind >= OpKind::kSoftmax && s.kind != OpKind::kReshape &&
                               s.kind != OpKind::kTranspose;
       if ((needs_rank && r == 0) || (s.kind == OpKind::kConcat && sa.num_elements() > 2048)) {

@@ -74,6 +74,9 @@ struct OpProgramOptions {
   // differ by more than rounding (Exp overflow, division by values near zero, LogSumExp of
   // huge values), so float32 can be compared with float64 under a tolerance.
   bool well_conditioned = false;
+  // Smooth programs also leave out ops with kinks or ties (Relu, Abs, Maximum, Minimum,
+  // SelectGreater, Max), whose finite differences disagree with any one-sided gradient there.
+  bool smooth = false;
   // Leaf values: drawn by RapidCheck (they shrink, but large leaves are slow to generate), or
   // filled by engine::RandomUniform from a generated seed (fast at any size; only shapes shrink).
   bool leaves_from_seed = false;
