@@ -1,6 +1,8 @@
 #include "autodiff/dispatch.h"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -23,11 +25,71 @@ namespace {
 
 thread_local int no_grad_depth = 0;
 
-std::vector<Value> Failed(absl::Status status, size_t n) {
-  std::vector<Value> out;
-  Value error = Value::Error(std::move(status));
-  out.assign(std::max<size_t>(n, 1), error);
-  return out;
+// Outputs: what the dispatcher produces, inline for the usual single output (Dispatch1 then
+// allocates no vector).
+using Outputs = absl::InlinedVector<Value, 1>;
+
+void Fail(absl::Status status, Outputs* out) {
+  out->assign(std::max<size_t>(out->size(), 1), Value::Error(std::move(status)));
+}
+
+// Run is Dispatch writing into `out` (which arrives empty).
+void Run(Primitive p, absl::Span<const Value> inputs, const Attrs& attrs, Outputs* out) {
+  const OpDef& def = GetOpDef(p);
+  if (def.forward == nullptr) {
+    return Fail(absl::UnimplementedError(absl::StrCat(PrimitiveName(p), " has no kernel")), out);
+  }
+  const int arity = PrimitiveArity(p);
+  if (arity != kVariadic && static_cast<int>(inputs.size()) != arity) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(PrimitiveName(p), ": expected ", arity,
+                                                        " inputs, got ", inputs.size())),
+                out);
+  }
+  // Note [Errors travel with values]: the first failed input wins.
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) {
+      return Fail(absl::InvalidArgumentError(
+                      absl::StrCat(PrimitiveName(p), ": input ", i, " is undefined")),
+                  out);
+    }
+    if (!inputs[i].ok()) return Fail(inputs[i].status(), out);
+  }
+  absl::StatusOr<std::vector<engine::Tensor>> results;
+  {
+    absl::InlinedVector<engine::Tensor, 4> tensors;
+    tensors.reserve(inputs.size());
+    for (const Value& v : inputs) tensors.push_back(v.tensor());
+    results = def.forward(tensors, attrs);
+  }
+  if (!results.ok()) return Fail(results.status(), out);
+  out->reserve(results->size());
+  for (engine::Tensor& t : *results) out->push_back(MakeValue(std::move(t)));
+
+  if (no_grad_depth > 0) return;
+  // The tapes that record this op; the equation is built once, copied to all but the last and
+  // moved into the last.
+  absl::InlinedVector<GradientTape*, 4> recorders;
+  for (GradientTape* tape : internal::ActiveTapes()) {
+    if (tape->ShouldRecord(inputs)) recorders.push_back(tape);
+  }
+  if (recorders.empty()) return;
+  Equation eq;
+  eq.primitive = p;
+  eq.attrs = attrs;
+  eq.input_ids.reserve(inputs.size());
+  eq.input_specs.reserve(inputs.size());
+  for (const Value& v : inputs) {
+    eq.input_ids.push_back(v.id());
+    eq.input_specs.push_back(SpecOf(v.tensor()));
+  }
+  for (const Value& v : *out) {
+    eq.output_ids.push_back(v.id());
+    eq.output_specs.push_back(SpecOf(v.tensor()));
+  }
+  if (def.saves_inputs) eq.inputs.assign(inputs.begin(), inputs.end());
+  if (def.saves_outputs) eq.outputs.assign(out->begin(), out->end());
+  for (size_t i = 0; i + 1 < recorders.size(); ++i) recorders[i]->Record(eq);
+  recorders.back()->Record(std::move(eq));
 }
 
 }  // namespace
@@ -37,63 +99,15 @@ NoGradScope::~NoGradScope() { --no_grad_depth; }
 bool IsNoGrad() { return no_grad_depth > 0; }
 
 std::vector<Value> Dispatch(Primitive p, absl::Span<const Value> inputs, const Attrs& attrs) {
-  const OpDef& def = GetOpDef(p);
-  if (def.forward == nullptr) {
-    return Failed(absl::UnimplementedError(absl::StrCat(PrimitiveName(p), " has no kernel")), 1);
-  }
-  const int arity = PrimitiveArity(p);
-  if (arity != kVariadic && static_cast<int>(inputs.size()) != arity) {
-    return Failed(absl::InvalidArgumentError(absl::StrCat(PrimitiveName(p), ": expected ", arity,
-                                                          " inputs, got ", inputs.size())),
-                  1);
-  }
-  // Note [Errors travel with values]: the first failed input wins.
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      return Failed(absl::InvalidArgumentError(
-                        absl::StrCat(PrimitiveName(p), ": input ", i, " is undefined")),
-                    1);
-    }
-    if (!inputs[i].ok()) return Failed(inputs[i].status(), 1);
-  }
-  absl::InlinedVector<engine::Tensor, 4> tensors;
-  tensors.reserve(inputs.size());
-  for (const Value& v : inputs) tensors.push_back(v.tensor());
-  absl::StatusOr<std::vector<engine::Tensor>> results = def.forward(tensors, attrs);
-  if (!results.ok()) return Failed(results.status(), 1);
-
-  std::vector<Value> outputs;
-  outputs.reserve(results->size());
-  for (engine::Tensor& t : *results) outputs.push_back(MakeValue(std::move(t)));
-
-  if (no_grad_depth > 0) return outputs;
-  const std::vector<GradientTape*>& tapes = internal::ActiveTapes();
-  bool built = false;
-  Equation eq;
-  for (GradientTape* tape : tapes) {
-    if (!tape->ShouldRecord(inputs)) continue;
-    if (!built) {
-      built = true;
-      eq.primitive = p;
-      eq.attrs = attrs;
-      for (const Value& v : inputs) {
-        eq.input_ids.push_back(v.id());
-        eq.input_specs.push_back(SpecOf(v.tensor()));
-      }
-      for (const Value& v : outputs) {
-        eq.output_ids.push_back(v.id());
-        eq.output_specs.push_back(SpecOf(v.tensor()));
-      }
-      if (def.saves_inputs) eq.inputs.assign(inputs.begin(), inputs.end());
-      if (def.saves_outputs) eq.outputs = outputs;
-    }
-    tape->Record(eq);
-  }
-  return outputs;
+  Outputs out;
+  Run(p, inputs, attrs, &out);
+  return std::vector<Value>(std::make_move_iterator(out.begin()),
+                            std::make_move_iterator(out.end()));
 }
 
 Value Dispatch1(Primitive p, absl::Span<const Value> inputs, const Attrs& attrs) {
-  std::vector<Value> out = Dispatch(p, inputs, attrs);
+  Outputs out;
+  Run(p, inputs, attrs, &out);
   return std::move(out[0]);
 }
 

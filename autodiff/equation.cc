@@ -1,12 +1,16 @@
 #include "autodiff/equation.h"
 
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 
 namespace concord::autodiff {
 
 std::string Equation::ToString() const {
-  const auto ids = [](const std::vector<int64_t>& v) {
+  const auto ids = [](absl::Span<const int64_t> v) {
     return absl::StrJoin(v, ", ", [](std::string* out, int64_t id) { absl::StrAppend(out, "%", id); });
   };
   std::string out = absl::StrCat(ids(output_ids), " = ", PrimitiveName(primitive), "(",
@@ -20,9 +24,14 @@ std::string Equation::ToString() const {
   return out;
 }
 
+void EquationList::Append(Equation&& eq) {
+  if (size_ % kChunk == 0) chunks_.push_back(std::make_unique<Equation[]>(kChunk));
+  (*this)[size_++] = std::move(eq);
+}
+
 std::string EquationList::ToString() const {
   std::string out;
-  for (const Equation& eq : equations_) absl::StrAppend(&out, eq.ToString(), "\n");
+  for (const Equation& eq : *this) absl::StrAppend(&out, eq.ToString(), "\n");
   return out;
 }
 

@@ -53,7 +53,7 @@ bool GradientTape::ShouldRecord(absl::Span<const Value> inputs) const {
   return false;
 }
 
-void GradientTape::Record(Equation equation) {
+void GradientTape::Record(Equation&& equation) {
   for (int64_t id : equation.output_ids) watched_.insert(id);
   equations_.Append(std::move(equation));
 }
@@ -98,6 +98,7 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
   // Values that depend on a source: only their gradients are worth computing.
   absl::flat_hash_set<int64_t> relevant;
   absl::flat_hash_set<int64_t> source_ids;
+  relevant.reserve(equations_.size() + sources.size());
   for (const Value& s : sources) {
     relevant.insert(s.id());
     source_ids.insert(s.id());

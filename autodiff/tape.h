@@ -67,7 +67,8 @@ class GradientTape {
 
   // Used by the dispatcher: whether to record an op with these inputs, and recording it.
   bool ShouldRecord(absl::Span<const Value> inputs) const;
-  void Record(Equation equation);
+  void Record(const Equation& equation) { Record(Equation(equation)); }
+  void Record(Equation&& equation);
 
  private:
   bool persistent_;

@@ -327,6 +327,31 @@ TEST(GradientTape, EquationsHaveATextForm) {
                          "%", s.id(), " = Sum(%", y.id(), ") {axes={1}} : float32[2]\n"));
 }
 
+// The list keeps execution order and every equation across its storage chunks, and a long chain
+// differentiates like a short one: d/dx of x * 1.01^n is 1.01^n.
+TEST(GradientTape, LongTapesKeepEveryEquationInOrder) {
+  const Value x = F64({1, 2});
+  GradientTape tape(/*persistent=*/true);
+  tape.Watch(x);
+  std::vector<int64_t> ids;
+  Value y = x;
+  for (int i = 0; i < 300; ++i) {
+    y = y * 1.01;
+    ids.push_back(y.id());
+  }
+  ASSERT_EQ(tape.equations().size(), ids.size());
+  size_t k = 0;
+  for (const Equation& eq : tape.equations()) {
+    ASSERT_THAT(eq.output_ids, ElementsAre(ids[k]));
+    EXPECT_EQ(tape.equations()[k].output_ids[0], ids[k]);
+    ++k;
+  }
+  EXPECT_EQ(k, ids.size());
+  const std::vector<double> g = Elements(Grad(tape, y, {x})[0]);
+  EXPECT_NEAR(g[0], std::pow(1.01, 300), 1e-9 * std::pow(1.01, 300));
+  EXPECT_EQ(g[0], g[1]);
+}
+
 // ---- CustomGradient -------------------------------------------------------------------------
 
 // log(1 + e^x) with the gradient sigmoid(x) written by hand (tf.custom_gradient's example). The

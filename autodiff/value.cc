@@ -8,9 +8,19 @@ namespace concord::autodiff {
 
 namespace internal {
 
+// Each thread takes ids from the shared counter in blocks, so making a value costs no atomic
+// operation: ids stay unique process-wide and are never reused, but values made on different
+// threads do not interleave in id order (nothing orders by id: tapes keep execution order).
 int64_t NextValueId() {
-  static std::atomic<int64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
+  constexpr int64_t kBlock = 1024;
+  static std::atomic<int64_t> next_block{1};
+  thread_local int64_t next = 0;
+  thread_local int64_t end = 0;
+  if (next == end) {
+    next = next_block.fetch_add(kBlock, std::memory_order_relaxed);
+    end = next + kBlock;
+  }
+  return next++;
 }
 
 }  // namespace internal
