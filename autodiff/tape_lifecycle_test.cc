@@ -31,16 +31,16 @@ using engine::Tensor;
 
 struct TapeModel {
   bool persistent = false;
-  bool used = false;      // has computed a gradient
-  size_t equations = 0;   // what tape.equations().size() must be
-  int chain = 0;          // recorded y + x ops since the chain was last cut
+  bool used = false;       // has computed a gradient
+  size_t equations = 0;    // what tape.equations().size() must be
+  int chain = 0;           // recorded y + x ops since the chain was last cut
   bool reaches_x = false;  // the chain goes back to y = x itself (adds one more x)
 };
 
 struct Model {
   std::vector<TapeModel> tapes;  // innermost last
   int no_grad_depth = 0;
-  int ops = 0;                   // y = y + x ops run so far (y is x while 0)
+  int ops = 0;  // y = y + x ops run so far (y is x while 0)
 };
 
 struct Sut {
@@ -190,10 +190,9 @@ RC_GTEST_PROP(TapeLifecycle, EveryTapeBehavesAsTheModelSays, ()) {
   Model model;
   Sut sut;
   rc::state::check(model, sut,
-                   rc::state::gen::execOneOfWithArgs<RecordOp, RecordOp, RecordConstantOp,
-                                                     NestTape, PopTape, ComputeGradient,
-                                                     ComputeGradient, EnterNoGrad,
-                                                     ExitNoGrad>());
+                   rc::state::gen::execOneOfWithArgs<RecordOp, RecordOp, RecordConstantOp, NestTape,
+                                                     PopTape, ComputeGradient, ComputeGradient,
+                                                     EnterNoGrad, ExitNoGrad>());
 }
 
 // After any lifecycle, destroying the tapes and scopes leaves the thread with no active tape and
@@ -203,9 +202,8 @@ RC_GTEST_PROP(TapeLifecycle, NothingOutlivesItsScope, ()) {
     Model model;
     Sut sut;
     rc::state::check(model, sut,
-                     rc::state::gen::execOneOfWithArgs<RecordOp, NestTape, PopTape,
-                                                       ComputeGradient, EnterNoGrad,
-                                                       ExitNoGrad>());
+                     rc::state::gen::execOneOfWithArgs<RecordOp, NestTape, PopTape, ComputeGradient,
+                                                       EnterNoGrad, ExitNoGrad>());
   }
   RC_ASSERT(internal::ActiveTapes().empty());
   RC_ASSERT(!IsNoGrad());

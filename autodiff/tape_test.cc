@@ -23,11 +23,11 @@
 namespace concord::autodiff {
 namespace {
 
+using ::concord::testing::IsOk;
+using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
-using ::concord::testing::IsOk;
-using ::concord::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -57,7 +57,8 @@ std::vector<double> Elements(const Value& v) {
 std::vector<Value> Grad(GradientTape& tape, const Value& target, std::vector<Value> sources,
                         const Value& output_gradient = Value(),
                         UnconnectedGradients unconnected = UnconnectedGradients::kNone) {
-  absl::StatusOr<std::vector<Value>> g = tape.Gradient(target, sources, output_gradient, unconnected);
+  absl::StatusOr<std::vector<Value>> g =
+      tape.Gradient(target, sources, output_gradient, unconnected);
   EXPECT_THAT(g, IsOk());
   if (!g.ok()) return std::vector<Value>(sources.size());
   EXPECT_THAT(*g, SizeIs(sources.size()));
@@ -274,7 +275,7 @@ TEST(GradientTape, NestedTapesGiveSecondDerivatives) {
     const Value y = x * x * x;
     dy_dx = Grad(inner, y, {x})[0];
   }
-  EXPECT_THAT(Elements(dy_dx), ElementsAre(3, 12, 27));  // 3x^2
+  EXPECT_THAT(Elements(dy_dx), ElementsAre(3, 12, 27));                        // 3x^2
   EXPECT_THAT(Elements(Grad(outer, dy_dx, {x})[0]), ElementsAre(6, 12, -18));  // 6x
 }
 
@@ -323,8 +324,8 @@ TEST(GradientTape, EquationsHaveATextForm) {
   EXPECT_EQ(tape.equations()[0].ToString(),
             absl::StrCat("%", y.id(), " = Mul(%", x.id(), ", %", b.id(), ") : float32[2, 3]"));
   EXPECT_EQ(tape.equations().ToString(),
-            absl::StrCat("%", y.id(), " = Mul(%", x.id(), ", %", b.id(), ") : float32[2, 3]\n",
-                         "%", s.id(), " = Sum(%", y.id(), ") {axes={1}} : float32[2]\n"));
+            absl::StrCat("%", y.id(), " = Mul(%", x.id(), ", %", b.id(), ") : float32[2, 3]\n", "%",
+                         s.id(), " = Sum(%", y.id(), ") {axes={1}} : float32[2]\n"));
 }
 
 // The list keeps execution order and every equation across its storage chunks, and a long chain

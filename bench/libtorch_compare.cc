@@ -21,14 +21,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <vector>
 
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "autodiff/value.h"
-#include "engine/threading.h"
 #include "engine/tensor.h"
+#include "engine/threading.h"
 
 namespace {
 

@@ -35,9 +35,9 @@ constexpr double kOpsPerIteration = 2.0 * kSteps;
 // SetNsPerOp reports the benchmark's time divided by the ops of one iteration, in ns (the console
 // prints inverted rates with a stray "s": `ns_per_op=212.4s` means 212.4 ns).
 void SetNsPerOp(benchmark::State& state) {
-  state.counters["ns_per_op"] = benchmark::Counter(
-      kOpsPerIteration * 1e-9,
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_op"] =
+      benchmark::Counter(kOpsPerIteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate |
+                                                      benchmark::Counter::kInvert);
 }
 
 Value Forward(const Value& x) {
