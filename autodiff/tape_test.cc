@@ -449,6 +449,8 @@ TEST(GradientTapeMemory, IntermediatesAreFreedByGradientOnANonPersistentTape) {
     // propagated, the one being made, the seed), not another chain's worth.
     EXPECT_LE(backward_peak, 4 * buffer) << "before backward " << before_backward;
     EXPECT_TRUE(tape.equations().empty());
+    RecordProperty("forward_held_bytes", std::to_string(forward));
+    RecordProperty("backward_peak_extra_bytes", std::to_string(backward_peak));
 
     // What is left: x, the loss, the gradient (one [1000] buffer) and small scalars.
     const int64_t after = LiveBytes() - with_x;
