@@ -5,6 +5,7 @@
 // words ("Add: cannot broadcast float32[2, 3] with float32[4]"), without running the kernel, so a
 // traced program fails with the error an eager run would give.
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -291,7 +292,25 @@ Value ScalarLike(const Value& x, double v) {
     return Value::Error(absl::InvalidArgumentError("ScalarLike: input x is undefined"));
   }
   if (!x.ok()) return x;  // Note [Errors travel with values]
-  return Value::Constant(Tensor::Full(Shape(), v, x.dtype()));
+  // Constants like the 2.0 of `x * 2.0` are immutable leaves, so the last few made on this thread
+  // are reused: loops such as `y = y * 1.0001 + 0.5` then allocate no constant per step.
+  struct Entry {
+    engine::DType dtype;
+    uint64_t bits;
+    Value value;
+  };
+  constexpr int kEntries = 8;
+  thread_local Entry cache[kEntries];
+  thread_local int next = 0;
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  for (const Entry& e : cache) {
+    if (e.value.defined() && e.dtype == x.dtype() && e.bits == bits) return e.value;
+  }
+  Value constant = Value::Constant(Tensor::Full(Shape(), v, x.dtype()));
+  cache[next] = Entry{x.dtype(), bits, constant};
+  next = (next + 1) % kEntries;
+  return constant;
 }
 
 Value operator+(const Value& a, const Value& b) { return Add(a, b); }

@@ -1,6 +1,8 @@
 #include "engine/allocator.h"
 
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 #include "engine/tensor.h"
 #include "gtest/gtest.h"
@@ -57,6 +59,36 @@ TEST(Allocator, PeakTracksTheHighWaterMark) {
   { Tensor big = Tensor::Empty(Shape({1 << 16})); }
   EXPECT_GE(Allocator::Get().peak_live_bytes() - base, (1 << 16) * 4);
   EXPECT_EQ(Allocator::Get().live_bytes(), base);
+}
+
+// The per-thread cache's class table must agree with SizeClass/ClassIndex: a block cached by one
+// thread and flushed to the shared lists at its exit must be reused for the same class.
+TEST(Allocator, BlocksFreedOnAnotherThreadAreReusedAfterItExits) {
+  Allocator::Get().EmptyCache();
+  for (size_t bytes : {64, 1000, 1300, 5000, 60000}) {
+    void* p = nullptr;
+    std::thread([&] {
+      p = Allocator::Get().Allocate(bytes);
+      Allocator::Get().Deallocate(p, bytes);  // into that thread's cache, flushed at exit
+    }).join();
+    EXPECT_GE(Allocator::Get().cached_bytes(), static_cast<int64_t>(Allocator::SizeClass(bytes)));
+    void* q = Allocator::Get().Allocate(bytes);
+    EXPECT_EQ(p, q) << bytes;
+    Allocator::Get().Deallocate(q, bytes);
+    Allocator::Get().EmptyCache();
+  }
+}
+
+TEST(Allocator, ManySmallBlocksOverflowTheThreadCacheIntoTheSharedLists) {
+  Allocator::Get().EmptyCache();
+  const int64_t before = Allocator::Get().live_bytes();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 100; ++i) blocks.push_back(Allocator::Get().Allocate(256));
+  for (void* p : blocks) Allocator::Get().Deallocate(p, 256);
+  EXPECT_EQ(Allocator::Get().live_bytes(), before);
+  EXPECT_EQ(Allocator::Get().cached_bytes(), 100 * 256);
+  Allocator::Get().EmptyCache();
+  EXPECT_EQ(Allocator::Get().cached_bytes(), 0);
 }
 
 }  // namespace
