@@ -71,6 +71,7 @@ Value Cast(const Value& x, engine::DType dtype);  // gradient flows between floa
 Value StopGradient(const Value& x);
 
 // ScalarLike makes a rank-0 constant of x's dtype (for `x * 2.0`); an error if x carries one.
+// The last few constants made on a thread are reused (same Value), since constants are immutable.
 Value ScalarLike(const Value& x, double v);
 
 Value operator+(const Value& a, const Value& b);
