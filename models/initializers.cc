@@ -141,9 +141,9 @@ absl::StatusOr<engine::Tensor> InitializeOrthogonal(const Initializer& init,
   const int64_t n = std::min(rows, cols);
   engine::Tensor out = engine::Tensor::Empty(shape, dtype);
   if (n == 0) return out;
-  CONCORD_ASSIGN_OR_RETURN(engine::Tensor normal,
-                           engine::RandomNormal(engine::Shape({m, n}), engine::DType::kFloat64,
-                                                stream));
+  CONCORD_ASSIGN_OR_RETURN(
+      engine::Tensor normal,
+      engine::RandomNormal(engine::Shape({m, n}), engine::DType::kFloat64, stream));
   const std::vector<double> q = OrthogonalMatrix(normal.ToVector<double>(), m, n);
   const double gain = init.param("gain");
   // Element (r, c) of the [rows, cols] result: q[r][c] when rows >= cols, else q^T: q[c][r].
@@ -166,7 +166,9 @@ absl::StatusOr<engine::Tensor> InitializeOrthogonal(const Initializer& init,
 
 Initializer Initializer::Zeros() { return Initializer("zeros", {}); }
 Initializer Initializer::Ones() { return Initializer("ones", {}); }
-Initializer Initializer::Constant(double value) { return Initializer("constant", {{"value", value}}); }
+Initializer Initializer::Constant(double value) {
+  return Initializer("constant", {{"value", value}});
+}
 Initializer Initializer::GlorotUniform() { return Initializer("glorot_uniform", {}); }
 Initializer Initializer::GlorotNormal() { return Initializer("glorot_normal", {}); }
 Initializer Initializer::HeUniform() { return Initializer("he_uniform", {}); }
@@ -201,9 +203,9 @@ absl::StatusOr<Initializer> Initializer::Create(absl::string_view name,
                                                 const std::map<std::string, double>& params) {
   const Kind* kind = FindKind(name);
   if (kind == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("Unknown initializer \"", name,
-                                                   "\"; known initializers: ",
-                                                   absl::StrJoin(KnownNames(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Unknown initializer \"", name,
+                     "\"; known initializers: ", absl::StrJoin(KnownNames(), ", ")));
   }
   std::map<std::string, double> merged = kind->defaults;
   for (const auto& [key, value] : params) {
@@ -212,8 +214,8 @@ absl::StatusOr<Initializer> Initializer::Create(absl::string_view name,
       std::vector<std::string> taken;
       for (const auto& [k, v] : kind->defaults) taken.push_back(k);
       return absl::InvalidArgumentError(absl::StrCat(
-          "Initializer \"", name, "\" has no parameter \"", key, "\"; it takes: ",
-          taken.empty() ? std::string("none") : absl::StrJoin(taken, ", ")));
+          "Initializer \"", name, "\" has no parameter \"", key,
+          "\"; it takes: ", taken.empty() ? std::string("none") : absl::StrJoin(taken, ", ")));
     }
     it->second = value;
   }
@@ -227,8 +229,7 @@ double Initializer::param(absl::string_view key) const {
 }
 
 std::string Initializer::ToString() const {
-  return absl::StrCat(name_, "(",
-                      absl::StrJoin(params_, ", ", absl::PairFormatter("=")), ")");
+  return absl::StrCat(name_, "(", absl::StrJoin(params_, ", ", absl::PairFormatter("=")), ")");
 }
 
 nlohmann::json Initializer::ToJson() const {
@@ -240,14 +241,14 @@ nlohmann::json Initializer::ToJson() const {
 absl::StatusOr<Initializer> Initializer::FromJson(const nlohmann::json& json) {
   if (json.is_string()) return FromName(json.get<std::string>());
   if (!json.is_object() || !json.contains("name") || !json["name"].is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Initializer JSON must be a name or {\"name\": ..., \"config\": {...}}, got ",
-        json.dump()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Initializer JSON must be a name or {\"name\": ..., \"config\": {...}}, got ",
+                     json.dump()));
   }
   for (const auto& item : json.items()) {
     if (item.key() != "name" && item.key() != "config") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Initializer JSON has an unknown field \"", item.key(), "\": ", json.dump()));
+      return absl::InvalidArgumentError(absl::StrCat("Initializer JSON has an unknown field \"",
+                                                     item.key(), "\": ", json.dump()));
     }
   }
   std::map<std::string, double> params;

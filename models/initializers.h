@@ -57,7 +57,8 @@ class Initializer {
   static Initializer LecunUniform();
   static Initializer LecunNormal();
   static Initializer TruncatedNormal(double mean = 0.0, double stddev = 0.05);  // "mean", "stddev"
-  static Initializer RandomUniform(double minval = -0.05, double maxval = 0.05);  // "minval", "maxval"
+  static Initializer RandomUniform(double minval = -0.05,
+                                   double maxval = 0.05);                    // "minval", "maxval"
   static Initializer RandomNormal(double mean = 0.0, double stddev = 0.05);  // "mean", "stddev"
   static Initializer Orthogonal(double gain = 1.0);                          // "gain"
 

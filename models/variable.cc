@@ -57,9 +57,9 @@ absl::StatusOr<Variable> Variable::Create(std::string path, engine::Tensor initi
         absl::StrCat("Variable \"", path, "\": the initial value is an undefined tensor"));
   }
   if (trainable && !engine::IsFloating(initial_value.dtype())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Variable \"", path, "\": a trainable variable must be float32 or float64, got ",
-                     initial_value.ShapeString(), " (create it with trainable = false)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Variable \"", path, "\": a trainable variable must be float32 or float64, got ",
+        initial_value.ShapeString(), " (create it with trainable = false)"));
   }
   auto state = std::make_shared<State>();
   state->id = NextVariableId();

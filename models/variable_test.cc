@@ -17,11 +17,11 @@
 namespace concord::models {
 namespace {
 
+using autodiff::GradientTape;
+using autodiff::Value;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
 using ::concord::testing::StatusIs;
-using autodiff::GradientTape;
-using autodiff::Value;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
@@ -74,9 +74,8 @@ TEST(Variable, PathValidation) {
     EXPECT_THAT(Variable::Create(good, F32({1})), IsOk()) << good;
   }
   for (const char* bad : {"", "/", "/a", "a/", "a//b", "a b", "dense:0", "a/\xc3\xa9"}) {
-    EXPECT_THAT(Variable::Create(bad, F32({1})),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         HasSubstr(absl::StrCat("\"", bad, "\""))))
+    EXPECT_THAT(Variable::Create(bad, F32({1})), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                          HasSubstr(absl::StrCat("\"", bad, "\""))))
         << bad;
   }
 }
@@ -135,9 +134,9 @@ TEST(Variable, AssignErrorsNameThePathAndBothShapesAndChangeNothing) {
 
   Variable mask = MakeVariable("mask", Tensor::Zeros(Shape({2}), DType::kBool), false);
   EXPECT_THAT(mask.Assign(Tensor::Ones(Shape({2}), DType::kBool)), IsOk());
-  EXPECT_THAT(mask.AssignAdd(Tensor::Ones(Shape({2}), DType::kBool)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("mask"), HasSubstr("bool"))));
+  EXPECT_THAT(
+      mask.AssignAdd(Tensor::Ones(Shape({2}), DType::kBool)),
+      StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("mask"), HasSubstr("bool"))));
 }
 
 TEST(Variable, CopiesShareOneVariable) {
