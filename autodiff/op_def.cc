@@ -10,6 +10,21 @@ std::string TensorSpec::ToString() const {
 
 TensorSpec SpecOf(const engine::Tensor& t) { return {t.dtype(), t.shape()}; }
 
+namespace internal {
+
+void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
+              bool saves_inputs, bool saves_outputs) {
+  OpDef& def = table[static_cast<int>(p)];
+  def.primitive = p;
+  def.infer = infer;
+  def.forward = forward;
+  def.grad = grad;
+  def.saves_inputs = saves_inputs;
+  def.saves_outputs = saves_outputs;
+}
+
+}  // namespace internal
+
 const OpDef& GetOpDef(Primitive p) {
   static const OpDef* table = [] {
     auto* t = new OpDef[kNumPrimitives];

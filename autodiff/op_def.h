@@ -70,6 +70,10 @@ struct OpDef {
 const OpDef& GetOpDef(Primitive p);
 
 namespace internal {
+// SetOpDef fills table[p]; the Register*Ops functions call it once per primitive.
+void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
+              bool saves_inputs, bool saves_outputs);
+
 // Each family file fills its own entries of the table (autodiff/ops_<family>.cc).
 void RegisterElementwiseOps(OpDef* table);
 void RegisterReductionOps(OpDef* table);

@@ -35,7 +35,8 @@ using internal::ShapeFromDims;
 
 Specs One(DType dtype, Shape shape) { return std::vector<TensorSpec>{{dtype, std::move(shape)}}; }
 
-// ---- Reshape -------------------------------------------------------------------------------------
+// ---- Reshape
+// -------------------------------------------------------------------------------------
 
 Specs ReshapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "Reshape";
@@ -47,8 +48,8 @@ Specs ReshapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
       if (inferred >= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(kOp, ": more than one -1 in ",
-                                                       DimsString(dims), " for ", x.ToString()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(kOp, ": more than one -1 in ", DimsString(dims), " for ", x.ToString()));
       }
       inferred = static_cast<int>(i);
       continue;
@@ -85,7 +86,8 @@ std::vector<Value> ReshapeGrad(const GradContext& ctx) {
   return {Reshape(ctx.output_grads[0], ctx.input_specs[0].shape.ToVector())};
 }
 
-// ---- BroadcastTo ---------------------------------------------------------------------------------
+// ---- BroadcastTo
+// ---------------------------------------------------------------------------------
 
 Specs BroadcastToInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   const TensorSpec& x = in[0];
@@ -96,8 +98,8 @@ Specs BroadcastToInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
     ok = x.shape.dim(d) == shape.dim(d + lead) || x.shape.dim(d) == 1;
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat("BroadcastTo: ", x.ToString(),
-                                                   " cannot be broadcast to ", shape.ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("BroadcastTo: ", x.ToString(), " cannot be broadcast to ", shape.ToString()));
   }
   return One(x.dtype, shape);
 }
@@ -114,8 +116,8 @@ std::vector<Value> BroadcastToGrad(const GradContext& ctx) {
   return {SumToShape(ctx.output_grads[0], ctx.input_specs[0].shape)};
 }
 
-
-// ---- Transpose -----------------------------------------------------------------------------------
+// ---- Transpose
+// -----------------------------------------------------------------------------------
 
 Specs TransposeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   const TensorSpec& x = in[0];
@@ -158,7 +160,8 @@ std::vector<Value> TransposeGrad(const GradContext& ctx) {
   return {Transpose(ctx.output_grads[0], std::move(inverse))};
 }
 
-// ---- Concat --------------------------------------------------------------------------------------
+// ---- Concat
+// --------------------------------------------------------------------------------------
 
 Specs ConcatInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "Concat";
@@ -186,8 +189,7 @@ Specs ConcatInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return One(first.dtype, shape);
 }
 
-absl::StatusOr<std::vector<Tensor>> ConcatForward(absl::Span<const Tensor> in,
-                                                  const Attrs& attrs) {
+absl::StatusOr<std::vector<Tensor>> ConcatForward(absl::Span<const Tensor> in, const Attrs& attrs) {
   CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Concat(in, attrs.axis));
   return std::vector<Tensor>{std::move(y)};
 }
@@ -207,7 +209,8 @@ std::vector<Value> ConcatGrad(const GradContext& ctx) {
   return grads;
 }
 
-// ---- Slice ---------------------------------------------------------------------------------------
+// ---- Slice
+// ---------------------------------------------------------------------------------------
 
 Specs SliceInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   const TensorSpec& x = in[0];
@@ -215,9 +218,8 @@ Specs SliceInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   const absl::Span<const int64_t> size = attrs.sizes;
   const int rank = x.shape.rank();
   auto error = [&]() {
-    return absl::InvalidArgumentError(absl::StrCat("Slice: begin ", DimsString(begin),
-                                                   " and size ", DimsString(size),
-                                                   " do not fit ", x.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat("Slice: begin ", DimsString(begin), " and size ",
+                                                   DimsString(size), " do not fit ", x.ToString()));
   };
   if (static_cast<int>(begin.size()) != rank || static_cast<int>(size.size()) != rank) {
     return error();
@@ -232,8 +234,7 @@ Specs SliceInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return One(x.dtype, shape);
 }
 
-absl::StatusOr<std::vector<Tensor>> SliceForward(absl::Span<const Tensor> in,
-                                                 const Attrs& attrs) {
+absl::StatusOr<std::vector<Tensor>> SliceForward(absl::Span<const Tensor> in, const Attrs& attrs) {
   CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Slice(in[0], attrs.axes, attrs.sizes));
   return std::vector<Tensor>{std::move(y)};
 }
@@ -251,7 +252,8 @@ std::vector<Value> SliceGrad(const GradContext& ctx) {
   return {Pad(ctx.output_grads[0], std::move(paddings))};
 }
 
-// ---- Pad -----------------------------------------------------------------------------------------
+// ---- Pad
+// -----------------------------------------------------------------------------------------
 
 std::vector<std::pair<int64_t, int64_t>> PairsOf(absl::Span<const int64_t> flat) {
   std::vector<std::pair<int64_t, int64_t>> pairs(flat.size() / 2);
@@ -277,13 +279,13 @@ Specs PadInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
     const auto [before, after] = paddings[d];
     if (before < 0 || after < 0 || __builtin_add_overflow(x.shape.dim(d), before, &dims[d]) ||
         __builtin_add_overflow(dims[d], after, &dims[d])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          kOp, ": paddings [",
-          absl::StrJoin(paddings, ", ",
-                        [](std::string* out, const auto& p) {
-                          absl::StrAppend(out, "(", p.first, ", ", p.second, ")");
-                        }),
-          "] for ", x.ToString(), " must be non-negative"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(kOp, ": paddings [",
+                       absl::StrJoin(paddings, ", ",
+                                     [](std::string* out, const auto& p) {
+                                       absl::StrAppend(out, "(", p.first, ", ", p.second, ")");
+                                     }),
+                       "] for ", x.ToString(), " must be non-negative"));
     }
   }
   CONCORD_RETURN_IF_ERROR(CheckRepresentable(kOp, "constant value", attrs.on, x.dtype));
@@ -307,7 +309,8 @@ std::vector<Value> PadGrad(const GradContext& ctx) {
 
 }  // namespace
 
-// ---- Public API ----------------------------------------------------------------------------------
+// ---- Public API
+// ----------------------------------------------------------------------------------
 
 Value Reshape(const Value& x, std::vector<int64_t> dims) {
   Attrs attrs;
@@ -363,8 +366,8 @@ Value Squeeze(const Value& x, std::vector<int64_t> axes) {
 Value Flatten(const Value& x) {
   if (!x.ok()) return Reshape(x, {});
   if (x.shape().rank() == 0) {
-    return Value::Error(absl::InvalidArgumentError(absl::StrCat(
-        "Flatten: ", x.tensor().ShapeString(), " has no batch axis (rank 0)")));
+    return Value::Error(absl::InvalidArgumentError(
+        absl::StrCat("Flatten: ", x.tensor().ShapeString(), " has no batch axis (rank 0)")));
   }
   int64_t rest = 1;
   for (int d = 1; d < x.shape().rank(); ++d) rest *= x.shape().dim(d);
@@ -432,23 +435,14 @@ namespace internal {
 void RegisterMovementIndexOps(OpDef* table);  // ops_movement_index.cc
 
 void RegisterMovementOps(OpDef* table) {
-  auto set = [table](Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
-                     bool saves_inputs, bool saves_outputs) {
-    OpDef& def = table[static_cast<int>(p)];
-    def.primitive = p;
-    def.infer = infer;
-    def.forward = forward;
-    def.grad = grad;
-    def.saves_inputs = saves_inputs;
-    def.saves_outputs = saves_outputs;
-  };
-  set(Primitive::kTranspose, TransposeInfer, TransposeForward, TransposeGrad, false, false);
-  set(Primitive::kConcat, ConcatInfer, ConcatForward, ConcatGrad, false, false);
-  set(Primitive::kSlice, SliceInfer, SliceForward, SliceGrad, false, false);
-  set(Primitive::kPad, PadInfer, PadForward, PadGrad, false, false);
-  set(Primitive::kReshape, ReshapeInfer, ReshapeForward, ReshapeGrad, false, false);
-  set(Primitive::kBroadcastTo, BroadcastToInfer, BroadcastToForward, BroadcastToGrad, false,
-      false);
+  SetOpDef(table, Primitive::kTranspose, TransposeInfer, TransposeForward, TransposeGrad, false,
+           false);
+  SetOpDef(table, Primitive::kConcat, ConcatInfer, ConcatForward, ConcatGrad, false, false);
+  SetOpDef(table, Primitive::kSlice, SliceInfer, SliceForward, SliceGrad, false, false);
+  SetOpDef(table, Primitive::kPad, PadInfer, PadForward, PadGrad, false, false);
+  SetOpDef(table, Primitive::kReshape, ReshapeInfer, ReshapeForward, ReshapeGrad, false, false);
+  SetOpDef(table, Primitive::kBroadcastTo, BroadcastToInfer, BroadcastToForward, BroadcastToGrad,
+           false, false);
   RegisterMovementIndexOps(table);
 }
 

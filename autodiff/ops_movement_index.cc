@@ -26,7 +26,8 @@ using internal::ShapeFromDims;
 
 Specs One(DType dtype, Shape shape) { return std::vector<TensorSpec>{{dtype, std::move(shape)}}; }
 
-// ---- Gather, ScatterAdd --------------------------------------------------------------------------
+// ---- Gather, ScatterAdd
+// --------------------------------------------------------------------------
 
 Specs GatherInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "Gather";
@@ -39,17 +40,15 @@ Specs GatherInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   for (int64_t d : indices.shape.dims()) dims.push_back(d);
   dims.insert(dims.end(), pdims.begin() + axis + 1, pdims.end());
   if (dims.size() > static_cast<size_t>(engine::kMaxRank)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kOp, ": gathering ", params.ToString(), " on axis ", attrs.axis, " by ",
-                     indices.ToString(), " gives rank ", dims.size(), "; the maximum rank is ",
-                     engine::kMaxRank));
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": gathering ", params.ToString(), " on axis ", attrs.axis, " by ", indices.ToString(),
+        " gives rank ", dims.size(), "; the maximum rank is ", engine::kMaxRank));
   }
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
   return One(params.dtype, shape);
 }
 
-absl::StatusOr<std::vector<Tensor>> GatherForward(absl::Span<const Tensor> in,
-                                                  const Attrs& attrs) {
+absl::StatusOr<std::vector<Tensor>> GatherForward(absl::Span<const Tensor> in, const Attrs& attrs) {
   CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Gather(in[0], in[1], attrs.axis));
   return std::vector<Tensor>{std::move(y)};
 }
@@ -110,7 +109,8 @@ std::vector<Value> ScatterAddGrad(const GradContext& ctx) {
   return {Gather(ctx.output_grads[0], ctx.inputs[1], axis), Value()};
 }
 
-// ---- OneHot (no gradient) ------------------------------------------------------------------------
+// ---- OneHot (no gradient)
+// ------------------------------------------------------------------------
 
 Specs OneHotInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "OneHot";
@@ -122,9 +122,9 @@ Specs OneHotInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
                                                    indices.ToString(), " is negative"));
   }
   if (attrs.axis < -(rank + 1) || attrs.axis > rank) {
-    return absl::InvalidArgumentError(absl::StrCat(kOp, ": axis ", attrs.axis,
-                                                   " is out of range [", -(rank + 1), ", ", rank,
-                                                   "] for indices ", indices.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": axis ", attrs.axis, " is out of range [",
+                                                   -(rank + 1), ", ", rank, "] for indices ",
+                                                   indices.ToString()));
   }
   CONCORD_RETURN_IF_ERROR(CheckRepresentable(kOp, "on value", attrs.on, attrs.dtype));
   CONCORD_RETURN_IF_ERROR(CheckRepresentable(kOp, "off value", attrs.off, attrs.dtype));
@@ -135,10 +135,9 @@ Specs OneHotInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return One(attrs.dtype, shape);
 }
 
-absl::StatusOr<std::vector<Tensor>> OneHotForward(absl::Span<const Tensor> in,
-                                                  const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::OneHot(in[0], attrs.depth, attrs.dtype, attrs.on,
-                                                    attrs.off, attrs.axis));
+absl::StatusOr<std::vector<Tensor>> OneHotForward(absl::Span<const Tensor> in, const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(
+      Tensor y, engine::OneHot(in[0], attrs.depth, attrs.dtype, attrs.on, attrs.off, attrs.axis));
   return std::vector<Tensor>{std::move(y)};
 }
 
@@ -168,19 +167,10 @@ Value OneHot(const Value& indices, int64_t depth, engine::DType dtype, int64_t a
 namespace internal {
 
 void RegisterMovementIndexOps(OpDef* table) {
-  auto set = [table](Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
-                     bool saves_inputs, bool saves_outputs) {
-    OpDef& def = table[static_cast<int>(p)];
-    def.primitive = p;
-    def.infer = infer;
-    def.forward = forward;
-    def.grad = grad;
-    def.saves_inputs = saves_inputs;
-    def.saves_outputs = saves_outputs;
-  };
-  set(Primitive::kGather, GatherInfer, GatherForward, GatherGrad, true, false);
-  set(Primitive::kScatterAdd, ScatterAddInfer, ScatterAddForward, ScatterAddGrad, true, false);
-  set(Primitive::kOneHot, OneHotInfer, OneHotForward, nullptr, false, false);
+  SetOpDef(table, Primitive::kGather, GatherInfer, GatherForward, GatherGrad, true, false);
+  SetOpDef(table, Primitive::kScatterAdd, ScatterAddInfer, ScatterAddForward, ScatterAddGrad, true,
+           false);
+  SetOpDef(table, Primitive::kOneHot, OneHotInfer, OneHotForward, nullptr, false, false);
 }
 
 }  // namespace internal

@@ -1,4 +1,5 @@
-// The reduction family: OpDefs (shape rule, forward, gradient) and the public ops of autodiff/ops.h.
+// The reduction family: OpDefs (shape rule, forward, gradient) and the public ops of
+// autodiff/ops.h.
 //
 // Attrs read here: `axes` and `keepdims` (Sum, Max, Min, LogSumExp), `axis` (Softmax, LogSoftmax,
 // ArgMax, ArgMin), `shape` (SumToShape). Axes may be negative; shape rules normalize them with the
@@ -72,15 +73,16 @@ Value GradKept(const GradContext& ctx) {
   return Reshape(ctx.output_grads[0], KeptDims(ctx.input_specs[0], ctx.attrs.axes));
 }
 
-Specs InferAxesReduction(absl::string_view op, bool floating_only,
-                         absl::Span<const TensorSpec> in, const Attrs& attrs) {
+Specs InferAxesReduction(absl::string_view op, bool floating_only, absl::Span<const TensorSpec> in,
+                         const Attrs& attrs) {
   const TensorSpec& x = in[0];
   CONCORD_RETURN_IF_ERROR(floating_only ? CheckFloating(op, x) : CheckNumeric(op, x));
   CONCORD_ASSIGN_OR_RETURN(std::vector<bool> mask, ReducedMask(op, x, attrs.axes));
   return std::vector<TensorSpec>{{x.dtype, ReducedShape(x.shape, mask, attrs.keepdims)}};
 }
 
-// ---- Sum -----------------------------------------------------------------------------------------
+// ---- Sum
+// -----------------------------------------------------------------------------------------
 
 Specs SumInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return InferAxesReduction("Sum", /*floating_only=*/false, in, attrs);
@@ -97,7 +99,8 @@ std::vector<Value> SumGrad(const GradContext& ctx) {
   return {BroadcastTo(GradKept(ctx), ctx.input_specs[0].shape)};
 }
 
-// ---- SumToShape ----------------------------------------------------------------------------------
+// ---- SumToShape
+// ----------------------------------------------------------------------------------
 
 Specs SumToShapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "SumToShape";
@@ -111,8 +114,8 @@ Specs SumToShapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
     broadcasts = target == x.shape.dim(d + lead) || target == 1;
   }
   if (!broadcasts) {
-    return absl::InvalidArgumentError(absl::StrCat(kOp, ": shape ", shape.ToString(),
-                                                   " does not broadcast to ", x.ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": shape ", shape.ToString(), " does not broadcast to ", x.ToString()));
   }
   return std::vector<TensorSpec>{{x.dtype, shape}};
 }
@@ -128,8 +131,8 @@ std::vector<Value> SumToShapeGrad(const GradContext& ctx) {
   return {BroadcastTo(ctx.output_grads[0], ctx.input_specs[0].shape)};
 }
 
-
-// ---- Max, Min --------------------------------------------------------------------------------------
+// ---- Max, Min
+// --------------------------------------------------------------------------------------
 
 template <bool kMax>
 Specs ExtremumInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
@@ -169,7 +172,8 @@ std::vector<Value> ExtremumGrad(const GradContext& ctx) {
   return {mask * (GradKept(ctx) / count)};
 }
 
-// ---- LogSumExp -------------------------------------------------------------------------------------
+// ---- LogSumExp
+// -------------------------------------------------------------------------------------
 
 Specs LogSumExpInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return InferAxesReduction("LogSumExp", /*floating_only=*/true, in, attrs);
@@ -190,7 +194,8 @@ std::vector<Value> LogSumExpGrad(const GradContext& ctx) {
   return {GradKept(ctx) * Exp(ctx.inputs[0] - y_kept)};
 }
 
-// ---- Softmax, LogSoftmax ---------------------------------------------------------------------------
+// ---- Softmax, LogSoftmax
+// ---------------------------------------------------------------------------
 
 template <bool kLog>
 Specs SoftmaxInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
@@ -204,8 +209,8 @@ Specs SoftmaxInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 template <bool kLog>
 absl::StatusOr<std::vector<Tensor>> SoftmaxForward(absl::Span<const Tensor> in,
                                                    const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, kLog ? engine::LogSoftmax(in[0], attrs.axis)
-                                          : engine::Softmax(in[0], attrs.axis));
+  CONCORD_ASSIGN_OR_RETURN(
+      Tensor y, kLog ? engine::LogSoftmax(in[0], attrs.axis) : engine::Softmax(in[0], attrs.axis));
   return std::vector<Tensor>{std::move(y)};
 }
 
@@ -224,7 +229,8 @@ std::vector<Value> LogSoftmaxGrad(const GradContext& ctx) {
   return {g - Exp(ctx.outputs[0]) * Sum(g, {ctx.attrs.axis}, /*keepdims=*/true)};
 }
 
-// ---- ArgMax, ArgMin (no gradient) ------------------------------------------------------------------
+// ---- ArgMax, ArgMin (no gradient)
+// ------------------------------------------------------------------
 
 template <bool kMax>
 Specs ArgInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
@@ -244,14 +250,15 @@ Specs ArgInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 template <bool kMax>
 absl::StatusOr<std::vector<Tensor>> ArgForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, kMax ? engine::ArgMax(in[0], attrs.axis)
-                                          : engine::ArgMin(in[0], attrs.axis));
+  CONCORD_ASSIGN_OR_RETURN(
+      Tensor y, kMax ? engine::ArgMax(in[0], attrs.axis) : engine::ArgMin(in[0], attrs.axis));
   return std::vector<Tensor>{std::move(y)};
 }
 
 }  // namespace
 
-// ---- Public API ----------------------------------------------------------------------------------
+// ---- Public API
+// ----------------------------------------------------------------------------------
 
 Value Sum(const Value& x, std::vector<int64_t> axes, bool keepdims) {
   Attrs attrs;
@@ -346,26 +353,21 @@ Value SumToShape(const Value& x, const Shape& shape) {
 namespace internal {
 
 void RegisterReductionOps(OpDef* table) {
-  auto set = [table](Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
-                     bool saves_inputs, bool saves_outputs) {
-    OpDef& def = table[static_cast<int>(p)];
-    def.primitive = p;
-    def.infer = infer;
-    def.forward = forward;
-    def.grad = grad;
-    def.saves_inputs = saves_inputs;
-    def.saves_outputs = saves_outputs;
-  };
-  set(Primitive::kSum, SumInfer, SumForward, SumGrad, false, false);
-  set(Primitive::kMax, ExtremumInfer<true>, ExtremumForward<true>, ExtremumGrad, true, true);
-  set(Primitive::kMin, ExtremumInfer<false>, ExtremumForward<false>, ExtremumGrad, true, true);
-  set(Primitive::kLogSumExp, LogSumExpInfer, LogSumExpForward, LogSumExpGrad, true, true);
-  set(Primitive::kSoftmax, SoftmaxInfer<false>, SoftmaxForward<false>, SoftmaxGrad, false, true);
-  set(Primitive::kLogSoftmax, SoftmaxInfer<true>, SoftmaxForward<true>, LogSoftmaxGrad, false,
-      true);
-  set(Primitive::kArgMax, ArgInfer<true>, ArgForward<true>, nullptr, false, false);
-  set(Primitive::kArgMin, ArgInfer<false>, ArgForward<false>, nullptr, false, false);
-  set(Primitive::kSumToShape, SumToShapeInfer, SumToShapeForward, SumToShapeGrad, false, false);
+  SetOpDef(table, Primitive::kSum, SumInfer, SumForward, SumGrad, false, false);
+  SetOpDef(table, Primitive::kMax, ExtremumInfer<true>, ExtremumForward<true>, ExtremumGrad, true,
+           true);
+  SetOpDef(table, Primitive::kMin, ExtremumInfer<false>, ExtremumForward<false>, ExtremumGrad, true,
+           true);
+  SetOpDef(table, Primitive::kLogSumExp, LogSumExpInfer, LogSumExpForward, LogSumExpGrad, true,
+           true);
+  SetOpDef(table, Primitive::kSoftmax, SoftmaxInfer<false>, SoftmaxForward<false>, SoftmaxGrad,
+           false, true);
+  SetOpDef(table, Primitive::kLogSoftmax, SoftmaxInfer<true>, SoftmaxForward<true>, LogSoftmaxGrad,
+           false, true);
+  SetOpDef(table, Primitive::kArgMax, ArgInfer<true>, ArgForward<true>, nullptr, false, false);
+  SetOpDef(table, Primitive::kArgMin, ArgInfer<false>, ArgForward<false>, nullptr, false, false);
+  SetOpDef(table, Primitive::kSumToShape, SumToShapeInfer, SumToShapeForward, SumToShapeGrad, false,
+           false);
 }
 
 }  // namespace internal
