@@ -12,6 +12,8 @@
 #include "engine/tensor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -189,6 +191,46 @@ TEST(Variable, GradientAfterAssignUsesTheValuesTheOpsRead) {
   EXPECT_THAT((*grads)[1].tensor(), BitwiseEquals(F32({1, 4, 9})));    // w^2 with the old w
   EXPECT_THAT(w_read.tensor(), BitwiseEquals(F32({1, 2, 3})));
   EXPECT_THAT(w.tensor(), BitwiseEquals(F32({101, 201, 301})));
+}
+
+// Any sequence of assignments: the id and path never change, every Value read along the way
+// keeps bitwise the values it had when read, and the variable ends with the reference result.
+RC_GTEST_PROP(VariableProperties, AssignmentsNeverChangeWhatWasReadNorTheIdentity, ()) {
+  const std::vector<float> start = *rc::gen::container<std::vector<float>>(
+      3, rc::gen::map(rc::gen::inRange(-100, 100), [](int v) { return v / 4.0f; }));
+  Variable w = MakeVariable("w", F32(start));
+  const Variable alias = w;
+  const int64_t id = w.id();
+  Tensor expected = F32(start);
+  std::vector<std::pair<Value, Tensor>> reads = {{w.value(), expected.Clone()}};
+  const int steps = *rc::gen::inRange(0, 8);
+  for (int i = 0; i < steps; ++i) {
+    const Tensor t = F32(*rc::gen::container<std::vector<float>>(
+        3, rc::gen::map(rc::gen::inRange(-100, 100), [](int v) { return v / 8.0f; })));
+    switch (*rc::gen::inRange(0, 3)) {
+      case 0:
+        RC_ASSERT(w.Assign(t).ok());
+        expected = t.Clone();
+        break;
+      case 1:
+        RC_ASSERT(w.AssignAdd(t).ok());
+        expected = *engine::Add(expected, t);
+        break;
+      default:
+        RC_ASSERT(alias.defined());
+        RC_ASSERT(Variable(alias).AssignSub(t).ok());  // through another handle
+        expected = *engine::Sub(expected, t);
+        break;
+    }
+    reads.emplace_back(w.value(), expected.Clone());
+  }
+  RC_ASSERT(w.id() == id);
+  RC_ASSERT(w.path() == "w");
+  RC_ASSERT(w.version() == steps);
+  RC_ASSERT(engine::BitwiseEqual(w.tensor(), expected));
+  for (const auto& [value, snapshot] : reads) {
+    RC_ASSERT(engine::BitwiseEqual(value.tensor(), snapshot));
+  }
 }
 
 TEST(Variable, UndefinedHandle) {
