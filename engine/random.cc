@@ -163,16 +163,15 @@ absl::StatusOr<Tensor> TruncatedNormal(const Shape& shape, DType dtype, const Rn
   }
   Tensor out = Tensor::Empty(shape, dtype);
   auto sample = [&](WordReader&, int64_t i) {
-    // Round r reads block (counter + i) of key + r * golden; each block holds two attempts.
+    // Round r reads block (counter + i) of key + r * golden: one attempt per block, so a redraw
+    // never reuses words of the attempt it replaces (reusing them, even swapped, biases the
+    // accepted values).
     for (uint64_t round = 0;; ++round) {
       const std::array<uint32_t, 4> b =
           PhiloxBlock(stream.seed, stream.key + round * 0x9E3779B97F4A7C15ull,
                       stream.counter + static_cast<uint64_t>(i));
-      for (int attempt = 0; attempt < 2; ++attempt) {
-        const double z = BoxMuller(UnitDouble(b[2 * attempt], b[2 * attempt + 1]),
-                                   UnitDouble(b[(2 * attempt + 2) % 4], b[(2 * attempt + 3) % 4]));
-        if (std::abs(z) <= 2.0) return mean + stddev * z;
-      }
+      const double z = BoxMuller(UnitDouble(b[0], b[1]), UnitDouble(b[2], b[3]));
+      if (std::abs(z) <= 2.0) return mean + stddev * z;
     }
   };
   if (dtype == DType::kFloat32) {

@@ -59,7 +59,8 @@ absl::StatusOr<Tensor> RandomNormal(const Shape& shape, DType dtype, const RngSt
 
 // TruncatedNormal draws N(mean, stddev^2) restricted to within two standard deviations (the
 // Keras and TensorFlow convention), W = 4: element i owns block counter + i and redraws out-of-range
-// samples from rounds of a derived key, so the result is still a pure function of the stream.
+// samples from fresh blocks of derived keys (one attempt per block), so the result is still a pure
+// function of the stream and unbiased.
 absl::StatusOr<Tensor> TruncatedNormal(const Shape& shape, DType dtype, const RngStream& stream,
                                        double mean = 0.0, double stddev = 1.0);
 

@@ -18,7 +18,8 @@ using ::testing::HasSubstr;
 
 // Known-answer vectors for Philox4x32-10 published with Random123 (kat_vectors).
 TEST(PhiloxBlock, MatchesRandom123KnownAnswers) {
-  EXPECT_THAT(PhiloxBlock(0, 0, 0), ElementsAre(0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u));
+  EXPECT_THAT(PhiloxBlock(0, 0, 0),
+              ElementsAre(0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u));
   EXPECT_THAT(PhiloxBlock(~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}),
               ElementsAre(0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu));
   EXPECT_THAT(PhiloxBlock(0x299f31d0a4093822ull, 0x0370734413198a2eull, 0x85a308d3243f6a88ull),
@@ -65,9 +66,27 @@ TEST(TruncatedNormal, NeverLeavesTwoStandardDeviations) {
   }
 }
 
+// Redraws must use fresh words: an earlier version reused a rejected attempt's words (swapped)
+// and its mean sat near +0.029 standard deviations on every seed.
+TEST(TruncatedNormal, IsCentredWithTheTruncatedStddev) {
+  for (uint64_t seed : {1, 2, 3}) {
+    const Tensor z = TruncatedNormal(Shape({1000000}), DType::kFloat64, {seed, 7, 0}).value();
+    double sum = 0, sq = 0;
+    for (double v : z.ToVector<double>()) {
+      sum += v;
+      sq += v * v;
+    }
+    const double mean = sum / 1e6;
+    EXPECT_NEAR(mean, 0.0, 0.004) << seed;  // standard error ~0.00088
+    // The standard normal truncated to [-2, 2] has standard deviation 0.87962566...
+    EXPECT_NEAR(std::sqrt(sq / 1e6 - mean * mean), 0.8796256610342398, 0.003) << seed;
+  }
+}
+
 TEST(RandomUniform, RejectsIntegerDTypeAndBadRange) {
-  EXPECT_THAT(RandomUniform(Shape({2}), DType::kInt32, {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RandomUniform: dtype int32")));
+  EXPECT_THAT(
+      RandomUniform(Shape({2}), DType::kInt32, {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RandomUniform: dtype int32")));
   EXPECT_THAT(RandomUniform(Shape({2}), DType::kFloat32, {}, 2.0, 1.0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("low <= high")));
   EXPECT_THAT(RandomNormal(Shape({2}), DType::kFloat32, {}, 0.0, -1.0),
@@ -120,9 +139,9 @@ TEST(RandomStreams, DifferentKeysGiveDifferentValues) {
   const Tensor a = RandomUniform(Shape({8}), DType::kFloat32, {1, StableHash64("a"), 0}).value();
   const Tensor b = RandomUniform(Shape({8}), DType::kFloat32, {1, StableHash64("b"), 0}).value();
   EXPECT_FALSE(BitwiseEqual(a, b));
-  EXPECT_THAT(a, BitwiseEquals(RandomUniform(Shape({8}), DType::kFloat32,
-                                             {1, StableHash64("a"), 0})
-                                   .value()));
+  EXPECT_THAT(
+      a,
+      BitwiseEquals(RandomUniform(Shape({8}), DType::kFloat32, {1, StableHash64("a"), 0}).value()));
 }
 
 }  // namespace

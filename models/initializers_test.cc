@@ -148,10 +148,8 @@ TEST(Initializers, NormalsHaveTheirStatistics) {
   for (const Case& c : cases) {
     for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
       const Moments m = MomentsOf(Init(c.init, c.shape, dtype), c.mean);
-      if (c.init.name() == "random_normal") {  // truncated ones: see the DISABLED_ test below
-        EXPECT_NEAR(m.mean, c.mean, 5 * c.stddev / std::sqrt(c.shape.num_elements()))
-            << c.init.ToString();
-      }
+      EXPECT_NEAR(m.mean, c.mean, 5 * c.stddev / std::sqrt(c.shape.num_elements()))
+          << c.init.ToString();
       EXPECT_NEAR(m.stddev, c.stddev, 0.01 * c.stddev) << c.init.ToString();
       if (c.bound > 0) {
         EXPECT_LE(m.max_abs_deviation, c.bound * (1 + 1e-6)) << c.init.ToString();
@@ -160,12 +158,9 @@ TEST(Initializers, NormalsHaveTheirStatistics) {
   }
 }
 
-// Disabled: engine::TruncatedNormal (engine/random.cc) is biased. When a block's first attempt is
-// rejected, its second attempt reuses the same four words with the two uniforms swapped, so it is
-// correlated with the rejection (u1 small -> cos(2 pi u1) near 1) and leans positive: the mean is
-// about +0.029 stddev, some 30 standard errors at this size, on every seed. Enable this test once
-// the engine draws its second attempt from independent words.
-TEST(Initializers, DISABLED_TruncatedNormalsAreCentred) {
+// engine::TruncatedNormal once reused a rejected attempt's words for the redraw, which biased
+// the mean by about +0.029 stddev (30 standard errors at this size); it must stay centred.
+TEST(Initializers, TruncatedNormalsAreCentred) {
   const Shape shape({1000, 1000});
   const Moments m =
       MomentsOf(Init(Initializer::TruncatedNormal(0.0, 1.0), shape, DType::kFloat64), 0.0);
