@@ -12,6 +12,11 @@ TensorSpec SpecOf(const engine::Tensor& t) { return {t.dtype(), t.shape()}; }
 
 namespace internal {
 
+absl::StatusOr<std::vector<engine::Tensor>> SingleOutput(absl::StatusOr<engine::Tensor> t) {
+  if (!t.ok()) return t.status();
+  return std::vector<engine::Tensor>{*std::move(t)};
+}
+
 void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
               bool saves_inputs, bool saves_outputs) {
   OpDef& def = table[static_cast<int>(p)];

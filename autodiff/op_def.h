@@ -70,6 +70,9 @@ struct OpDef {
 const OpDef& GetOpDef(Primitive p);
 
 namespace internal {
+// SingleOutput turns a kernel's result into a forward's one-element output list.
+absl::StatusOr<std::vector<engine::Tensor>> SingleOutput(absl::StatusOr<engine::Tensor> t);
+
 // SetOpDef fills table[p]; the Register*Ops functions call it once per primitive.
 void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradFn grad,
               bool saves_inputs, bool saves_outputs);

@@ -141,36 +141,29 @@ absl::StatusOr<std::vector<TensorSpec>> InferIdentity(absl::Span<const TensorSpe
 using UnaryKernel = absl::StatusOr<Tensor> (*)(const Tensor&);
 using BinaryKernel = absl::StatusOr<Tensor> (*)(const Tensor&, const Tensor&);
 
-absl::StatusOr<std::vector<Tensor>> One(absl::StatusOr<Tensor> t) {
-  if (!t.ok()) return t.status();
-  std::vector<Tensor> out;
-  out.push_back(*std::move(t));
-  return out;
-}
-
 template <UnaryKernel K>
 absl::StatusOr<std::vector<Tensor>> ForwardUnary(absl::Span<const Tensor> in,
                                                  const Attrs& /*attrs*/) {
-  return One(K(in[0]));
+  return internal::SingleOutput(K(in[0]));
 }
 
 template <BinaryKernel K>
 absl::StatusOr<std::vector<Tensor>> ForwardBinary(absl::Span<const Tensor> in,
                                                   const Attrs& /*attrs*/) {
-  return One(K(in[0], in[1]));
+  return internal::SingleOutput(K(in[0], in[1]));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardGelu(absl::Span<const Tensor> in, const Attrs& attrs) {
-  return One(engine::Gelu(in[0], attrs.approximate));
+  return internal::SingleOutput(engine::Gelu(in[0], attrs.approximate));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardWhere(absl::Span<const Tensor> in,
                                                  const Attrs& /*attrs*/) {
-  return One(engine::Where(in[0], in[1], in[2]));
+  return internal::SingleOutput(engine::Where(in[0], in[1], in[2]));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardCast(absl::Span<const Tensor> in, const Attrs& attrs) {
-  return One(engine::Cast(in[0], attrs.dtype));
+  return internal::SingleOutput(engine::Cast(in[0], attrs.dtype));
 }
 
 // StopGradient shares the input's buffer, like Reshape (Note [Tensor buffers] in tensor.h).

@@ -100,9 +100,7 @@ Specs InferMatMul(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardMatMul(absl::Span<const Tensor> in, const Attrs& attrs) {
-  absl::StatusOr<Tensor> y = engine::MatMul(in[0], in[1], attrs.transpose_a, attrs.transpose_b);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(engine::MatMul(in[0], in[1], attrs.transpose_a, attrs.transpose_b));
 }
 
 // ---- Convolution -------------------------------------------------------------------------------
@@ -229,26 +227,20 @@ Specs InferConv2DBackpropFilter(absl::Span<const TensorSpec> in, const Attrs& at
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardConv2D(absl::Span<const Tensor> in, const Attrs& attrs) {
-  absl::StatusOr<Tensor> y =
-      engine::Conv2D(in[0], in[1], attrs.strides, attrs.padding, attrs.dilations);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(
+      engine::Conv2D(in[0], in[1], attrs.strides, attrs.padding, attrs.dilations));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardConv2DBackpropInput(absl::Span<const Tensor> in,
                                                                const Attrs& attrs) {
-  absl::StatusOr<Tensor> y = engine::Conv2DBackpropInput(attrs.shape, in[0], in[1], attrs.strides,
-                                                         attrs.padding, attrs.dilations);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(engine::Conv2DBackpropInput(
+      attrs.shape, in[0], in[1], attrs.strides, attrs.padding, attrs.dilations));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardConv2DBackpropFilter(absl::Span<const Tensor> in,
                                                                 const Attrs& attrs) {
-  absl::StatusOr<Tensor> y = engine::Conv2DBackpropFilter(in[0], attrs.shape, in[1], attrs.strides,
-                                                          attrs.padding, attrs.dilations);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(engine::Conv2DBackpropFilter(
+      in[0], attrs.shape, in[1], attrs.strides, attrs.padding, attrs.dilations));
 }
 
 // ---- Pooling -----------------------------------------------------------------------------------
@@ -334,32 +326,26 @@ Specs InferAvgPool2DGrad(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 absl::StatusOr<std::vector<Tensor>> ForwardMaxPool2D(absl::Span<const Tensor> in,
                                                      const Attrs& attrs) {
-  absl::StatusOr<Tensor> y = engine::MaxPool2D(in[0], attrs.ksize, attrs.strides, attrs.padding);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(
+      engine::MaxPool2D(in[0], attrs.ksize, attrs.strides, attrs.padding));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardMaxPool2DGrad(absl::Span<const Tensor> in,
                                                          const Attrs& attrs) {
-  absl::StatusOr<Tensor> y =
-      engine::MaxPool2DGrad(in[0], in[1], attrs.ksize, attrs.strides, attrs.padding);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(
+      engine::MaxPool2DGrad(in[0], in[1], attrs.ksize, attrs.strides, attrs.padding));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardAvgPool2D(absl::Span<const Tensor> in,
                                                      const Attrs& attrs) {
-  absl::StatusOr<Tensor> y = engine::AvgPool2D(in[0], attrs.ksize, attrs.strides, attrs.padding);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(
+      engine::AvgPool2D(in[0], attrs.ksize, attrs.strides, attrs.padding));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardAvgPool2DGrad(absl::Span<const Tensor> in,
                                                          const Attrs& attrs) {
-  absl::StatusOr<Tensor> y =
-      engine::AvgPool2DGrad(attrs.shape, in[0], attrs.ksize, attrs.strides, attrs.padding);
-  if (!y.ok()) return y.status();
-  return std::vector<Tensor>{*std::move(y)};
+  return internal::SingleOutput(
+      engine::AvgPool2DGrad(attrs.shape, in[0], attrs.ksize, attrs.strides, attrs.padding));
 }
 
 Attrs ConvAttrs(std::array<int64_t, 2> strides, Padding padding, std::array<int64_t, 2> dilations) {
