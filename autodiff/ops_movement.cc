@@ -33,7 +33,7 @@ using internal::CheckRepresentable;
 using internal::DimsString;
 using internal::ShapeFromDims;
 
-Specs One(DType dtype, Shape shape) { return std::vector<TensorSpec>{{dtype, std::move(shape)}}; }
+using internal::OneSpec;
 
 // ---- Reshape
 // -------------------------------------------------------------------------------------
@@ -72,13 +72,12 @@ Specs ReshapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
                                                    count, " elements) to ", DimsString(dims)));
   }
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, resolved));
-  return One(x.dtype, shape);
+  return OneSpec(x.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> ReshapeForward(absl::Span<const Tensor> in,
                                                    const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Reshape(in[0], attrs.axes));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Reshape(in[0], attrs.axes));
 }
 
 std::vector<Value> ReshapeGrad(const GradContext& ctx) {
@@ -101,13 +100,12 @@ Specs BroadcastToInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
     return absl::InvalidArgumentError(
         absl::StrCat("BroadcastTo: ", x.ToString(), " cannot be broadcast to ", shape.ToString()));
   }
-  return One(x.dtype, shape);
+  return OneSpec(x.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> BroadcastToForward(absl::Span<const Tensor> in,
                                                        const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::BroadcastTo(in[0], attrs.shape));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::BroadcastTo(in[0], attrs.shape));
 }
 
 // d BroadcastTo / dx sums the copies back: SumToShape is BroadcastTo's adjoint.
@@ -139,13 +137,12 @@ Specs TransposeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
                                                    " is not a permutation of the axes of ",
                                                    x.ToString()));
   }
-  return One(x.dtype, Shape::FromDims(dims).value());
+  return OneSpec(x.dtype, Shape::FromDims(dims).value());
 }
 
 absl::StatusOr<std::vector<Tensor>> TransposeForward(absl::Span<const Tensor> in,
                                                      const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Transpose(in[0], attrs.axes));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Transpose(in[0], attrs.axes));
 }
 
 // The gradient of a transpose is the transpose by the inverse permutation.
@@ -186,12 +183,11 @@ Specs ConcatInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   std::vector<int64_t> dims = first.shape.ToVector();
   dims[axis] = total;
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
-  return One(first.dtype, shape);
+  return OneSpec(first.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> ConcatForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Concat(in, attrs.axis));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Concat(in, attrs.axis));
 }
 
 // Each input's gradient is its slice of the output gradient.
@@ -231,12 +227,11 @@ Specs SliceInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
     if (s < 0 || s > x.shape.dim(d) - begin[d]) return error();
     shape.set_dim(d, s);
   }
-  return One(x.dtype, shape);
+  return OneSpec(x.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> SliceForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Slice(in[0], attrs.axes, attrs.sizes));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Slice(in[0], attrs.axes, attrs.sizes));
 }
 
 // The gradient of a slice is the output gradient padded with zeros back to the input's shape.
@@ -290,12 +285,11 @@ Specs PadInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   }
   CONCORD_RETURN_IF_ERROR(CheckRepresentable(kOp, "constant value", attrs.on, x.dtype));
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
-  return One(x.dtype, shape);
+  return OneSpec(x.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> PadForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Pad(in[0], PairsOf(attrs.axes), attrs.on));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Pad(in[0], PairsOf(attrs.axes), attrs.on));
 }
 
 // The gradient of a pad is the slice of the output gradient where the input sits.

@@ -24,7 +24,7 @@ using internal::CheckIndexDType;
 using internal::CheckRepresentable;
 using internal::ShapeFromDims;
 
-Specs One(DType dtype, Shape shape) { return std::vector<TensorSpec>{{dtype, std::move(shape)}}; }
+using internal::OneSpec;
 
 // ---- Gather, ScatterAdd
 // --------------------------------------------------------------------------
@@ -45,12 +45,11 @@ Specs GatherInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
         " gives rank ", dims.size(), "; the maximum rank is ", engine::kMaxRank));
   }
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
-  return One(params.dtype, shape);
+  return OneSpec(params.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> GatherForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Gather(in[0], in[1], attrs.axis));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Gather(in[0], in[1], attrs.axis));
 }
 
 // d Gather / d params scatters the output gradient back (duplicate indices add up); indices get
@@ -91,14 +90,12 @@ Specs ScatterAddInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   dims.push_back(dim_size);
   dims.insert(dims.end(), udims.begin() + a + indices.shape.rank(), udims.end());
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
-  return One(updates.dtype, shape);
+  return OneSpec(updates.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> ScatterAddForward(absl::Span<const Tensor> in,
                                                       const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y,
-                           engine::ScatterAddAlongAxis(in[0], in[1], attrs.axis, attrs.depth));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::ScatterAddAlongAxis(in[0], in[1], attrs.axis, attrs.depth));
 }
 
 // d ScatterAdd / d updates gathers the output gradient at the indices; indices get none.
@@ -132,7 +129,7 @@ Specs OneHotInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   std::vector<int64_t> dims = indices.shape.ToVector();
   dims.insert(dims.begin() + a, attrs.depth);
   CONCORD_ASSIGN_OR_RETURN(Shape shape, ShapeFromDims(kOp, dims));
-  return One(attrs.dtype, shape);
+  return OneSpec(attrs.dtype, shape);
 }
 
 absl::StatusOr<std::vector<Tensor>> OneHotForward(absl::Span<const Tensor> in, const Attrs& attrs) {

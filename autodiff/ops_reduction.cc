@@ -89,8 +89,7 @@ Specs SumInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 }
 
 absl::StatusOr<std::vector<Tensor>> SumForward(absl::Span<const Tensor> in, const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::Sum(in[0], attrs.axes, attrs.keepdims));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::Sum(in[0], attrs.axes, attrs.keepdims));
 }
 
 // d Sum / dx: every element of a reduced group receives the group's gradient.
@@ -122,8 +121,7 @@ Specs SumToShapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 absl::StatusOr<std::vector<Tensor>> SumToShapeForward(absl::Span<const Tensor> in,
                                                       const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::SumToShape(in[0], attrs.shape));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::SumToShape(in[0], attrs.shape));
 }
 
 std::vector<Value> SumToShapeGrad(const GradContext& ctx) {
@@ -150,9 +148,8 @@ Specs ExtremumInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 template <bool kMax>
 absl::StatusOr<std::vector<Tensor>> ExtremumForward(absl::Span<const Tensor> in,
                                                     const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, kMax ? engine::Max(in[0], attrs.axes, attrs.keepdims)
-                                          : engine::Min(in[0], attrs.axes, attrs.keepdims));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(kMax ? engine::Max(in[0], attrs.axes, attrs.keepdims)
+                                     : engine::Min(in[0], attrs.axes, attrs.keepdims));
 }
 
 // Note [Gradient of Max with ties]
@@ -181,8 +178,7 @@ Specs LogSumExpInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 absl::StatusOr<std::vector<Tensor>> LogSumExpForward(absl::Span<const Tensor> in,
                                                      const Attrs& attrs) {
-  CONCORD_ASSIGN_OR_RETURN(Tensor y, engine::LogSumExp(in[0], attrs.axes, attrs.keepdims));
-  return std::vector<Tensor>{std::move(y)};
+  return internal::SingleOutput(engine::LogSumExp(in[0], attrs.axes, attrs.keepdims));
 }
 
 // d LogSumExp / dx = exp(x - y): the softmax of x over the reduced axes.

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +43,11 @@ absl::StatusOr<int> AxisOf(absl::string_view op, int64_t axis, const TensorSpec&
 
 // ShapeFromDims validates a result shape: "<op>: result <Shape::FromDims's message>".
 absl::StatusOr<engine::Shape> ShapeFromDims(absl::string_view op, absl::Span<const int64_t> dims);
+
+// OneSpec is the one-output result of a shape rule.
+inline absl::StatusOr<std::vector<TensorSpec>> OneSpec(engine::DType dtype, engine::Shape shape) {
+  return std::vector<TensorSpec>{{dtype, std::move(shape)}};
+}
 
 }  // namespace concord::autodiff::internal
 
