@@ -1,0 +1,143 @@
+// Model: a layer made of named layers. Derive from it to write a model as code (the subclass
+// style); Functional and Sequential (models/functional.h) are models written as graphs. Both
+// report the same variables, paths, summaries and pictures for the same architecture.
+//
+//   class Mlp : public Model {
+//    public:
+//     Mlp() : Model("mlp") {
+//       DenseOptions relu;
+//       relu.activation = "relu";
+//       hidden_ = AddLayer("hidden", Dense::Create(64, relu));
+//       out_ = AddLayer("out", Dense::Create(10));
+//     }
+//     Value Call(const Value& x, bool training) override {
+//       return (*out_)((*hidden_)(x, training), training);
+//     }
+//    private:
+//     Dense* hidden_;
+//     Dense* out_;
+//   };
+//   ASSIGN_OR_RETURN(std::shared_ptr<Mlp> model, Model::Make<Mlp>());
+//   Value logits = (*model)(x, /*training=*/false);   // variables hidden/kernel, hidden/bias, ...
+//
+// Note [Registration]
+// A subclass registers every sublayer and sub-model by name with AddLayer, in its constructor.
+// The name is the path segment (Note [Layer paths] in models/layer.h), so a subclass whose
+// members are registered as "hidden" and "out" has exactly the variable paths of a functional
+// model whose layers are named "hidden" and "out", and the same initial values for the same
+// seed. A layer called several times in Call is one layer with one set of variables: its
+// gradient is the sum over the calls. A constructor cannot return a status, so AddLayer records
+// the first failure (a bad layer option, a duplicate name) and returns nullptr; Make returns that
+// failure instead of the model, and a model constructed otherwise returns it from every call.
+// Call never runs on a model whose construction failed.
+#ifndef CONCORD_MODELS_MODEL_H_
+#define CONCORD_MODELS_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "autodiff/value.h"
+#include "models/layer.h"
+
+namespace concord::models {
+
+class Model : public Layer {
+ public:
+  // Make constructs T (a Model subclass) and returns it, or the first failure its constructor
+  // recorded (Note [Registration]).
+  template <typename T, typename... Args>
+  static absl::StatusOr<std::shared_ptr<T>> Make(Args&&... args) {
+    std::shared_ptr<T> model(new T(std::forward<Args>(args)...));
+    if (!model->construction_status().ok()) return model->construction_status();
+    return model;
+  }
+
+  bool is_model() const override { return true; }
+  std::string class_name() const override { return "Model"; }
+  bool has_output_spec_rule() const override { return false; }
+
+  // construction_status is the first AddLayer failure, or OK.
+  const absl::Status& construction_status() const { return construction_status_; }
+
+  // A subclass overrides Call (one input, one output) or CallMultiple (any number). They receive
+  // the `training` the model was called with and must pass it on to their layers.
+  virtual autodiff::Value Call(const autodiff::Value& inputs, bool training);
+  virtual std::vector<autodiff::Value> CallMultiple(absl::Span<const autodiff::Value> inputs,
+                                                    bool training);
+
+  // ComputeOutputSpecs of a subclassed model is Unimplemented (its outputs are known only by
+  // running it); override it, together with has_output_spec_rule, to use the model inside a
+  // functional model.
+  absl::StatusOr<std::vector<TensorSpec>> ComputeOutputSpecs(
+      absl::Span<const TensorSpec> inputs) const override;
+
+  // Summary is a Keras-like table: one row per layer (nested layers indented, by path), its
+  // class, output shape (from the first call, "?" for the batch) and parameter count, then the
+  // total, trainable and non-trainable parameter counts.
+  std::string Summary() const;
+  // ToDot is a Graphviz digraph of the architecture: inputs, one box per layer (path, class,
+  // output shape) and an edge per tensor passed between them. For a subclassed model it is drawn
+  // from the layer calls of the last outermost call (empty of edges before the first call).
+  std::string ToDot() const;
+
+ protected:
+  explicit Model(std::string name);
+
+  // AddLayer registers `layer` as the sublayer `name` (Note [Registration]) and returns it, or
+  // records the failure and returns nullptr.
+  template <typename L>
+  L* AddLayer(const std::string& name, absl::StatusOr<std::shared_ptr<L>> layer) {
+    if (!layer.ok()) {
+      RecordConstructionError(name, layer.status());
+      return nullptr;
+    }
+    return AddLayer(name, *std::move(layer));
+  }
+  template <typename L>
+  L* AddLayer(const std::string& name, std::shared_ptr<L> layer) {
+    L* raw = layer.get();
+    absl::Status status = AddSublayer(name, std::move(layer));
+    if (!status.ok()) {
+      RecordConstructionError(name, status);
+      return nullptr;
+    }
+    return raw;
+  }
+
+  // BuildImpl of a subclassed model runs Call once on zeros of the specs (unknown sizes as 1)
+  // with training = false, which builds every layer Call reaches.
+  absl::Status BuildImpl(absl::Span<const TensorSpec> input_specs) override;
+  std::vector<autodiff::Value> CallImpl(absl::Span<const autodiff::Value> inputs,
+                                        const CallContext& context) override;
+
+  // Graph is what Summary and ToDot draw: the model's inputs, its layer calls in order (each
+  // naming its input and output tensors by integer id) and its outputs.
+  struct Graph {
+    struct Call {
+      const Layer* layer = nullptr;
+      std::vector<int64_t> inputs;
+      std::vector<int64_t> outputs;
+    };
+    std::vector<std::pair<std::string, int64_t>> inputs;  // name, tensor id
+    std::vector<Call> calls;
+    std::vector<int64_t> outputs;
+  };
+  // DrawnGraph returns the graph (a subclass: from the last call's records).
+  virtual Graph DrawnGraph() const;
+
+ private:
+  void RecordConstructionError(const std::string& name, const absl::Status& status);
+
+  absl::Status construction_status_;
+  std::vector<int64_t> last_input_ids_;
+  std::vector<int64_t> last_output_ids_;
+};
+
+}  // namespace concord::models
+
+#endif  // CONCORD_MODELS_MODEL_H_
