@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "engine/status.h"
 
@@ -14,8 +14,6 @@ namespace concord::models {
 namespace {
 
 using autodiff::Value;
-
-constexpr char kLayerPayload[] = "concord.layer";
 
 std::atomic<int64_t> next_serial{1};
 
@@ -252,16 +250,17 @@ absl::Status Layer::set_seed(uint64_t seed) {
 }
 
 absl::Status Layer::Error(absl::string_view message) const {
-  absl::Status status = absl::InvalidArgumentError(absl::StrCat(Describe(), ": ", message));
-  status.SetPayload(kLayerPayload, absl::Cord(path()));
-  return status;
+  return absl::InvalidArgumentError(absl::StrCat(Describe(), ": ", message));
 }
 
 absl::Status internal::LayerError(const Layer& layer, const absl::Status& status) {
-  if (status.ok() || status.GetPayload(kLayerPayload).has_value()) return status;
-  absl::Status out(status.code(), absl::StrCat(layer.Describe(), ": ", status.message()));
-  out.SetPayload(kLayerPayload, absl::Cord(layer.path()));
-  return out;
+  // Note [Layer errors]: a message that already names a layer or model was prefixed by the
+  // innermost one.
+  if (status.ok() || absl::StartsWith(status.message(), "layer '") ||
+      absl::StartsWith(status.message(), "model '")) {
+    return status;
+  }
+  return absl::Status(status.code(), absl::StrCat(layer.Describe(), ": ", status.message()));
 }
 
 absl::Status Layer::AddSublayer(const std::string& name, std::shared_ptr<Layer> layer) {
@@ -325,7 +324,10 @@ absl::Status Layer::Build(absl::Span<const TensorSpec> input_specs) {
   absl::Status status = BuildImpl(input_specs);
   building_ = false;
   if (!status.ok()) {
+    // A subclassed model's build runs Call, which marks it built on the way; undo that.
     own_variables_.clear();
+    input_specs_.clear();
+    built_ = false;
     return internal::LayerError(*this, status);
   }
   input_specs_.assign(input_specs.begin(), input_specs.end());
@@ -341,15 +343,11 @@ absl::StatusOr<Variable> Layer::AddVariable(const std::string& name, const engin
         absl::StrCat(Describe(), ": AddVariable('", name, "') outside BuildImpl"));
   }
   CONCORD_RETURN_IF_ERROR(ValidateLayerName(name));
-  for (const Variable& v : own_variables_) {
-    if (v.path().size() >= name.size() &&
-        v.path().compare(v.path().size() - name.size(), name.size(), name) == 0 &&
-        (v.path().size() == name.size() || v.path()[v.path().size() - name.size() - 1] == '/')) {
-      return Error(absl::StrCat("two variables are named '", name, "'"));
-    }
-  }
   std::string scope = VariableScope();
   std::string path = scope.empty() ? name : absl::StrCat(scope, "/", name);
+  for (const Variable& v : own_variables_) {
+    if (v.path() == path) return Error(absl::StrCat("two variables are named '", name, "'"));
+  }
   CONCORD_ASSIGN_OR_RETURN(engine::Tensor initial,
                            Initialize(initializer, seed(), path, shape, dtype));
   CONCORD_ASSIGN_OR_RETURN(Variable variable,
@@ -448,7 +446,9 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
   std::vector<Value> outputs = CallImpl(inputs, context);
   if (outermost) {
     active_calls.pop_back();
-    if (training) ++step_;
+    // Only a successful training call counts as a step: a retried call draws the same masks.
+    bool ok = std::all_of(outputs.begin(), outputs.end(), [](const Value& y) { return y.ok(); });
+    if (training && ok) ++step_;
     last_call_records_ = std::move(own_call.records);
   } else {
     internal::CallRecord record;

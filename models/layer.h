@@ -2,7 +2,7 @@
 // them lazily from its first input, and is called eagerly on Values or symbolically on
 // SymbolicTensors while a functional model is being written.
 //
-//   ASSIGN_OR_RETURN(std::shared_ptr<Dense> dense, Dense::Create(DenseOptions(10), "dense"));
+//   ASSIGN_OR_RETURN(std::shared_ptr<Dense> dense, Dense::Create(10, DenseOptions(), "dense"));
 //   Value y = (*dense)(x, /*training=*/false);      // builds dense/kernel, dense/bias on first
 //   call SymbolicTensor h = (*dense)(Input({784}));       // records a node of a functional model
 //
@@ -23,7 +23,7 @@
 // call context on a thread-local stack; nested layer calls see it. It carries the root's step —
 // the number of training-mode calls the root has completed, so Dropout masks are a pure function
 // of (seed, layer path, step, how many times this layer was already called in this step) in
-// either model style — and the step advances after each outermost training call.
+// either model style — and the step advances after each successful outermost training call.
 //
 // Note [Layer errors]
 // A call never aborts on bad input. A layer checks its inputs against ComputeOutputSpecs and its
@@ -255,7 +255,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // factories check with ValidateLayerName before constructing.
   explicit Layer(std::string name);
 
-  // BuildImpl creates the variables with AddVariable; the default makes none.
+  // BuildImpl creates the variables with AddVariable; the default makes none. When it fails,
+  // the variables it made are dropped: keep handles to them only once every AddVariable has
+  // succeeded.
   virtual absl::Status BuildImpl(absl::Span<const TensorSpec> input_specs);
   // CallImpl computes the outputs. It runs only on inputs that passed ComputeOutputSpecs, after
   // Build. It may return Values that carry errors (from ops); the caller prefixes them.

@@ -249,6 +249,17 @@ TEST(ModelTest, AnExplicitBuildRunsCallOnceInInferenceMode) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already built")));
 }
 
+TEST(ModelTest, AFailedBuildLeavesTheModelUnbuilt) {
+  std::shared_ptr<Outer> model = *Model::Make<Outer>();
+  EXPECT_THAT(model->Build(TensorSpec({kUnknownDim, 3}, DType::kInt32)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("layer 'scale' (Scale): expected a floating tensor")));
+  EXPECT_FALSE(model->built());
+  EXPECT_TRUE(model->variables().empty());
+  EXPECT_THAT(model->Build(TensorSpec({kUnknownDim, 3}, DType::kFloat32)), IsOk());
+  EXPECT_EQ(model->CountParams(), 9);
+}
+
 TEST(ModelTest, SummaryAndDotDescribeTheArchitecture) {
   std::shared_ptr<Outer> model = *Model::Make<Outer>();
   std::string before = model->Summary();
