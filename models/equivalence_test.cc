@@ -16,16 +16,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/models.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
 namespace {
 
 using autodiff::Value;
-using engine::DType;
-using engine::Shape;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using engine::DType;
+using engine::Shape;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kSeed = 2026;
@@ -50,10 +52,9 @@ DenseOptions Relu() {
 // SummaryWithoutClasses is the summary without the model classes (Model, Functional, ...),
 // which are all that may differ between the forms.
 std::string SummaryWithoutClasses(const Model& model) {
-  std::string text = absl::StrReplaceAll(model.Summary().substr(model.Summary().find('\n')),
-                                         {{"(Model)", "(model)"},
-                                          {"(Functional)", "(model)"},
-                                          {"(Sequential)", "(model)"}});
+  std::string text = absl::StrReplaceAll(
+      model.Summary().substr(model.Summary().find('\n')),
+      {{"(Model)", "(model)"}, {"(Functional)", "(model)"}, {"(Sequential)", "(model)"}});
   std::string out;  // with runs of spaces and rules collapsed (the class names change widths)
   for (char c : text) {
     if ((c == ' ' || c == '_' || c == '=') && !out.empty() && out.back() == c) continue;
@@ -62,32 +63,41 @@ std::string SummaryWithoutClasses(const Model& model) {
   return out;
 }
 
-// Runs both models through the same sequence of calls and compares everything bitwise.
-void ExpectSameModels(Model& a, Model& b, const std::vector<Value>& inputs) {
-  ASSERT_THAT(a.set_seed(kSeed), IsOk());
-  ASSERT_THAT(b.set_seed(kSeed), IsOk());
+// FirstDifference runs both models through the same sequence of calls — build, inference, two
+// training steps under a tape — and returns the first thing that differs bitwise (variables,
+// summaries, outputs, gradients, steps), or "" when nothing does.
+std::string FirstDifference(Model& a, Model& b, const std::vector<Value>& inputs) {
+  if (!a.set_seed(kSeed).ok() || !b.set_seed(kSeed).ok()) return "set_seed failed";
   // Build b explicitly and a by its first call: how a model gets built must not matter.
   std::vector<TensorSpec> specs;
   for (const Value& x : inputs) specs.push_back(TensorSpec::Of(x.tensor()).WithUnknownBatch());
-  ASSERT_THAT(b.Build(specs), IsOk());
-  ASSERT_THAT(a.CallMulti(inputs, /*training=*/false)[0].status(), IsOk());
-
-  auto compare_variables = [&](const std::string& when) {
+  if (absl::Status s = b.Build(specs); !s.ok()) return absl::StrCat("Build: ", s.ToString());
+  if (absl::Status s = a.CallMulti(inputs, false)[0].status(); !s.ok()) {
+    return absl::StrCat("first call: ", s.ToString());
+  }
+  auto compare_variables = [&](const std::string& when) -> std::string {
     std::vector<Variable> va = a.variables(), vb = b.variables();
-    ASSERT_EQ(va.size(), vb.size()) << when;
-    for (size_t i = 0; i < va.size(); ++i) {
-      EXPECT_EQ(va[i].path(), vb[i].path()) << when;
-      EXPECT_EQ(va[i].trainable(), vb[i].trainable()) << va[i].path();
-      EXPECT_THAT(va[i].tensor(), BitwiseEquals(vb[i].tensor())) << when << ": " << va[i].path();
+    if (va.size() != vb.size()) {
+      return absl::StrCat(when, ": ", va.size(), " vs ", vb.size(), " variables");
     }
+    for (size_t i = 0; i < va.size(); ++i) {
+      if (va[i].path() != vb[i].path() || va[i].trainable() != vb[i].trainable()) {
+        return absl::StrCat(when, ": variable ", i, " is ", va[i].ToString(), " vs ",
+                            vb[i].ToString());
+      }
+      if (!engine::BitwiseEqual(va[i].tensor(), vb[i].tensor())) {
+        return absl::StrCat(when, ": ", va[i].path(), " differs");
+      }
+    }
+    return "";
   };
-  compare_variables("initial weights");
-  EXPECT_EQ(SummaryWithoutClasses(a), SummaryWithoutClasses(b));
-
+  if (std::string d = compare_variables("initial weights"); !d.empty()) return d;
+  if (SummaryWithoutClasses(a) != SummaryWithoutClasses(b)) {
+    return absl::StrCat("summaries differ:\n", a.Summary(), b.Summary());
+  }
   for (int round = 0; round < 3; ++round) {
-    bool training = round > 0;
-    std::vector<std::vector<Value>> grads(2);
-    std::vector<std::vector<Value>> outputs(2);
+    const bool training = round > 0;
+    std::vector<std::vector<Value>> grads(2), outputs(2);
     Model* models[2] = {&a, &b};
     for (int m = 0; m < 2; ++m) {
       std::vector<Value> sources;
@@ -96,28 +106,38 @@ void ExpectSameModels(Model& a, Model& b, const std::vector<Value>& inputs) {
       outputs[m] = models[m]->CallMulti(inputs, training);
       Value total;
       for (const Value& y : outputs[m]) {
-        ASSERT_THAT(y.status(), IsOk());
+        if (!y.ok()) return absl::StrCat("round ", round, ": ", y.status().ToString());
         Value s = autodiff::SumAll(y * y);
         total = total.defined() ? total + s : s;
       }
       auto g = tape.Gradient(total, sources);
-      ASSERT_THAT(g.status(), IsOk());
+      if (!g.ok()) return absl::StrCat("round ", round, ": ", g.status().ToString());
       grads[m] = *std::move(g);
     }
-    ASSERT_EQ(outputs[0].size(), outputs[1].size());
+    if (outputs[0].size() != outputs[1].size() || grads[0].size() != grads[1].size()) {
+      return absl::StrCat("round ", round, ": output or gradient counts differ");
+    }
     for (size_t i = 0; i < outputs[0].size(); ++i) {
-      EXPECT_THAT(outputs[0][i].tensor(), BitwiseEquals(outputs[1][i].tensor()))
-          << "output " << i << " in round " << round;
+      if (!engine::BitwiseEqual(outputs[0][i].tensor(), outputs[1][i].tensor())) {
+        return absl::StrCat("round ", round, ": output ", i, " differs");
+      }
     }
-    ASSERT_EQ(grads[0].size(), grads[1].size());
     for (size_t i = 0; i < grads[0].size(); ++i) {
-      EXPECT_THAT(grads[0][i].tensor(), BitwiseEquals(grads[1][i].tensor()))
-          << "gradient of " << a.trainable_variables()[i].path() << " in round " << round;
+      if (!engine::BitwiseEqual(grads[0][i].tensor(), grads[1][i].tensor())) {
+        return absl::StrCat("round ", round, ": gradient of ", a.trainable_variables()[i].path(),
+                            " differs");
+      }
     }
-    compare_variables(absl::StrCat("after round ", round));
+    if (std::string d = compare_variables(absl::StrCat("after round ", round)); !d.empty()) {
+      return d;
+    }
   }
-  EXPECT_EQ(a.step(), 2);
-  EXPECT_EQ(b.step(), 2);
+  if (a.step() != 2 || b.step() != 2) return absl::StrCat("steps ", a.step(), ", ", b.step());
+  return "";
+}
+
+void ExpectSameModels(Model& a, Model& b, const std::vector<Value>& inputs) {
+  EXPECT_EQ(FirstDifference(a, b, inputs), "");
 }
 
 // Every functional model is also checked against its own JSON rebuild.
@@ -202,8 +222,10 @@ class SubclassCnn : public Model {
 
 std::vector<std::shared_ptr<Layer>> CnnLayers() {
   return {Must(Conv2D::Create(4, {3, 3}, SameRelu(), "conv")),
-          Must(BatchNormalization::Create({}, "bn")), Must(MaxPool2D::Create({}, "pool")),
-          Must(Dropout::Create(0.3, {}, "drop")),     Must(Flatten::Create("flat")),
+          Must(BatchNormalization::Create({}, "bn")),
+          Must(MaxPool2D::Create({}, "pool")),
+          Must(Dropout::Create(0.3, {}, "drop")),
+          Must(Flatten::Create("flat")),
           Must(Dense::Create(3, {}, "logits"))};
 }
 
@@ -287,8 +309,8 @@ TEST(EquivalenceTest, BranchesWithASharedLayerAgreeAndTheSharedLayerHasOneKernel
   ExpectSameModels(*subclass, *functional, inputs);
   std::vector<std::string> paths;
   for (const Variable& v : functional->variables()) paths.push_back(v.path());
-  EXPECT_THAT(paths, ::testing::ElementsAre("shared/kernel", "shared/bias", "head/kernel",
-                                            "head/bias"));
+  EXPECT_THAT(paths,
+              ::testing::ElementsAre("shared/kernel", "shared/bias", "head/kernel", "head/bias"));
   ExpectSameModels(*FunctionalBranches(), *FromItsConfig(*FunctionalBranches()), inputs);
   EXPECT_THAT(functional->ToDot(), HasSubstr("\"input:input_1\" -> \"shared\""));
   EXPECT_EQ(functional->ToDot(), subclass->ToDot());
@@ -331,8 +353,8 @@ class SubclassNested : public Model {
 std::shared_ptr<Functional> FunctionalNested() {
   SymbolicTensor bx = Input({8});
   SymbolicTensor bh = (*Must(Dense::Create(8, Relu(), "dense")))(bx);
-  auto block =
-      Must(Functional::Create({bx}, {(*Must(LayerNormalization::Create({}, "norm")))(bh)}, "block1"));
+  auto block = Must(
+      Functional::Create({bx}, {(*Must(LayerNormalization::Create({}, "norm")))(bh)}, "block1"));
   SymbolicTensor x = Input({6});
   SymbolicTensor h = (*block)((*Must(Dense::Create(8, {}, "stem")))(x));
   return Must(Functional::Create({x}, {(*Must(Dense::Create(3, {}, "out")))(h)}, "nested"));
@@ -349,6 +371,78 @@ TEST(EquivalenceTest, ANestedBlockAgreesAndItsPathsAreBelowTheBlockName) {
                                             "block1/dense/bias", "block1/norm/gamma",
                                             "block1/norm/beta", "out/kernel", "out/bias"));
   ExpectSameModels(*FunctionalNested(), *FromItsConfig(*FunctionalNested()), {x});
+}
+
+// --- Random layer stacks: every style, generated ------------------------------------------
+
+// StackLayer is one generated layer: a kind and its arguments.
+struct StackLayer {
+  int kind = 0;  // 0 Dense, 1 Dropout, 2 BatchNormalization, 3 LayerNormalization, 4 Activation
+  int64_t units = 1;
+  std::string activation = "linear";
+  double rate = 0.5;
+};
+
+std::shared_ptr<Layer> MakeStackLayer(const StackLayer& spec, const std::string& name) {
+  switch (spec.kind) {
+    case 0: {
+      DenseOptions options;
+      options.activation = spec.activation;
+      return Must(Dense::Create(spec.units, options, name));
+    }
+    case 1:
+      return Must(Dropout::Create(spec.rate, {}, name));
+    case 2:
+      return Must(BatchNormalization::Create({}, name));
+    case 3:
+      return Must(LayerNormalization::Create({}, name));
+    default:
+      return Must(Activation::Create(spec.activation, name));
+  }
+}
+
+// Stack is a generic subclassed model whose Call applies its layers in order.
+class Stack : public Model {
+ public:
+  explicit Stack(const std::vector<StackLayer>& specs) : Model("stack") {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      layers_.push_back(AddLayer(absl::StrCat("l", i), MakeStackLayer(specs[i], "")));
+    }
+  }
+  Value Call(const Value& x, bool training) override {
+    Value h = x;
+    for (Layer* layer : layers_) h = (*layer)(h, training);
+    return h;
+  }
+
+ private:
+  std::vector<Layer*> layers_;
+};
+
+RC_GTEST_PROP(EquivalenceProperty, RandomLayerStacksAgreeAsSubclassSequentialAndConfig, ()) {
+  const auto pick = [](int lo, int hi) { return rc::gen::resize(100, rc::gen::inRange(lo, hi)); };
+  const int64_t batch = *pick(1, 5);
+  const int64_t features = *pick(1, 7);
+  const int depth = *pick(1, 5);
+  const char* activations[] = {"linear", "relu", "tanh", "sigmoid", "gelu", "softplus"};
+  std::vector<StackLayer> specs(depth);
+  for (StackLayer& spec : specs) {
+    spec.kind = *pick(0, 5);
+    spec.units = *pick(1, 9);
+    spec.activation = activations[*pick(0, 6)];
+    spec.rate = *rc::gen::element(0.1, 0.5);
+  }
+  const Value x = RandomInput(Shape({batch, features}), *rc::gen::inRange<uint64_t>(0, 1000));
+  std::vector<std::shared_ptr<Layer>> layers;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    layers.push_back(MakeStackLayer(specs[i], absl::StrCat("l", i)));
+  }
+  auto sequential = Must(Sequential::Create(Input({features}), layers, "stack"));
+  auto subclass = Must(Model::Make<Stack>(specs));
+  RC_ASSERT(FirstDifference(*subclass, *sequential, {x}) == "");
+  auto rebuilt = FromItsConfig(*sequential);
+  auto fresh = Must(Model::Make<Stack>(specs));
+  RC_ASSERT(FirstDifference(*fresh, *rebuilt, {x}) == "");
 }
 
 }  // namespace
