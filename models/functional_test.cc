@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "models/layer_registry.h"
 #include "models/test_layers.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -20,18 +21,13 @@ namespace {
 using autodiff::Value;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Paths;
 using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::vector<std::string> Paths(const std::vector<Variable>& variables) {
-  std::vector<std::string> out;
-  for (const Variable& v : variables) out.push_back(v.path());
-  return out;
-}
 
 Value Iota(Shape shape) {
   std::vector<float> values(shape.num_elements());

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/status.h"
 
@@ -174,14 +174,16 @@ absl::Status ValidateLayerName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateOptionalLayerName(absl::string_view class_name, absl::string_view name) {
+  if (name.empty()) return absl::OkStatus();
+  absl::Status valid = ValidateLayerName(name);
+  if (valid.ok()) return valid;
+  return absl::InvalidArgumentError(absl::StrCat(class_name, ": ", valid.message()));
+}
+
 SymbolicTensor InputFromSpec(TensorSpec spec, std::string name) {
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) {
-      return SymbolicTensor(
-          ErrorNode(absl::InvalidArgumentError(absl::StrCat("Input: ", valid.message()))), 0);
-    }
-  }
+  absl::Status valid = ValidateOptionalLayerName("Input", name);
+  if (!valid.ok()) return SymbolicTensor(ErrorNode(std::move(valid)), 0);
   bool ok = spec.rank() <= engine::kMaxRank;
   for (int64_t d : spec.dims) ok = ok && (d == kUnknownDim || d >= 0);
   if (!ok) {

@@ -160,6 +160,11 @@ std::string DefaultLayerName(absl::string_view class_name);
 // ValidateLayerName returns OK for one path segment of [A-Za-z0-9_.-], else InvalidArgument.
 absl::Status ValidateLayerName(absl::string_view name);
 
+// ValidateOptionalLayerName is the name check of layer factories: OK for an empty name (a model
+// names the layer), else ValidateLayerName with its message prefixed by "<class_name>: ":
+// "Dense: invalid layer name 'a/b': ...".
+absl::Status ValidateOptionalLayerName(absl::string_view class_name, absl::string_view name);
+
 class Layer : public std::enable_shared_from_this<Layer> {
  public:
   virtual ~Layer();
@@ -252,7 +257,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
  protected:
   // name may be empty (a model names it); otherwise it must be a valid name, which the
-  // factories check with ValidateLayerName before constructing.
+  // factories check with ValidateOptionalLayerName before constructing.
   explicit Layer(std::string name);
 
   // BuildImpl creates the variables with AddVariable; the default makes none. When it fails,

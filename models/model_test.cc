@@ -13,6 +13,7 @@
 #include "models/initializers.h"
 #include "models/layer.h"
 #include "models/test_layers.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -22,6 +23,7 @@ using autodiff::Value;
 using ::concord::testing::AllClose;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Paths;
 using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
@@ -30,12 +32,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 Value Ones(Shape shape) { return Value::Constant(Tensor::Ones(shape, DType::kFloat32)); }
-
-std::vector<std::string> Paths(const std::vector<Variable>& variables) {
-  std::vector<std::string> out;
-  for (const Variable& v : variables) out.push_back(v.path());
-  return out;
-}
 
 // A block: two Scale layers in sequence.
 class Block : public Model {

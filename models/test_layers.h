@@ -20,10 +20,8 @@ class Scale : public Layer {
   static Initializer kInitializer() { return Initializer::RandomNormal(0.0, 1.0); }
 
   static absl::StatusOr<std::shared_ptr<Scale>> Create(std::string name = "") {
-    if (!name.empty()) {
-      absl::Status valid = ValidateLayerName(name);
-      if (!valid.ok()) return valid;
-    }
+    absl::Status valid = ValidateOptionalLayerName("Scale", name);
+    if (!valid.ok()) return valid;
     return std::shared_ptr<Scale>(new Scale(std::move(name)));
   }
   static absl::StatusOr<std::shared_ptr<Scale>> FromConfig(const nlohmann::json& config) {

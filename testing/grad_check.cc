@@ -9,6 +9,7 @@
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "engine/random.h"
+#include "engine/status.h"
 
 namespace concord::testing {
 namespace {
@@ -46,16 +47,7 @@ Tensor Projection(const Tensor& like, uint64_t seed, uint64_t key) {
 // s(x) = sum(fn(x) * v): the scalar whose gradient is checked. v is made on first use.
 absl::StatusOr<Value> Projected(const DifferentiableFn& fn, absl::Span<const Value> xs, Tensor& v,
                                 uint64_t seed) {
-  const Value y = fn(xs);
-  if (!y.ok()) return y.status();
-  if (y.dtype() != DType::kFloat64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GradCheck: fn returned ", y.tensor().ShapeString(), "; expected float64"));
-  }
-  if (!v.defined()) v = Projection(y.tensor(), seed, 0x9E3779B9);
-  const Value s = autodiff::SumAll(y * Value::Constant(v));
-  if (!s.ok()) return s.status();
-  return s;
+  return internal::Projected("GradCheck", fn(xs), v, seed);
 }
 
 // No NoGradScope here: GradGradCheck's fn runs a tape of its own, which a no-grad scope would
@@ -71,6 +63,44 @@ absl::StatusOr<double> Evaluate(const DifferentiableFn& fn, const std::vector<Te
 }
 
 }  // namespace
+
+absl::StatusOr<Value> internal::Projected(absl::string_view who, const Value& y, Tensor& v,
+                                          uint64_t seed) {
+  if (!y.ok()) return y.status();
+  if (y.dtype() != DType::kFloat64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, ": fn returned ", y.tensor().ShapeString(), "; expected float64"));
+  }
+  if (!v.defined()) v = Projection(y.tensor(), seed, 0x9E3779B9);
+  const Value s = autodiff::SumAll(y * Value::Constant(v));
+  if (!s.ok()) return s.status();
+  return s;
+}
+
+absl::Status internal::CompareWithFiniteDifferences(
+    absl::string_view what, const Tensor& analytic, Tensor& point,
+    const std::function<absl::StatusOr<double>()>& evaluate, const GradCheckOptions& options) {
+  double* x = point.mutable_data<double>();
+  for (int64_t k = 0; k < point.num_elements(); ++k) {
+    const double original = x[k];
+    x[k] = original + options.step;
+    absl::StatusOr<double> plus = evaluate();
+    x[k] = original - options.step;
+    absl::StatusOr<double> minus = evaluate();
+    x[k] = original;
+    if (!plus.ok()) return plus.status();
+    if (!minus.ok()) return minus.status();
+    const double numeric = (*plus - *minus) / (2 * options.step);
+    const double a = analytic.data<double>()[k];
+    const double tol = options.atol + options.rtol * std::abs(numeric);
+    if (!(std::abs(a - numeric) <= tol)) {
+      return absl::InternalError(absl::StrFormat(
+          "%s element %s: analytic %.10g, numeric %.10g (|diff| %.3g > tolerance %.3g)", what,
+          IndexString(point.shape(), k), a, numeric, std::abs(a - numeric), tol));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status GradCheck(const DifferentiableFn& fn, absl::Span<const Tensor> inputs,
                        const GradCheckOptions& options) {
@@ -99,26 +129,9 @@ absl::Status GradCheck(const DifferentiableFn& fn, absl::Span<const Tensor> inpu
                                               inputs[i].ShapeString()));
     }
     point[i] = inputs[i].Clone();
-    double* x = point[i].mutable_data<double>();
-    for (int64_t k = 0; k < inputs[i].num_elements(); ++k) {
-      const double original = x[k];
-      x[k] = original + options.step;
-      absl::StatusOr<double> plus = Evaluate(fn, point, v, options.seed);
-      x[k] = original - options.step;
-      absl::StatusOr<double> minus = Evaluate(fn, point, v, options.seed);
-      x[k] = original;
-      if (!plus.ok()) return plus.status();
-      if (!minus.ok()) return minus.status();
-      const double numeric = (*plus - *minus) / (2 * options.step);
-      const double a = analytic[i].data<double>()[k];
-      const double tol = options.atol + options.rtol * std::abs(numeric);
-      if (!(std::abs(a - numeric) <= tol)) {
-        return absl::InternalError(absl::StrFormat(
-            "GradCheck: input %d element %s: analytic %.10g, numeric %.10g (|diff| %.3g > "
-            "tolerance %.3g)",
-            i, IndexString(inputs[i].shape(), k), a, numeric, std::abs(a - numeric), tol));
-      }
-    }
+    CONCORD_RETURN_IF_ERROR(internal::CompareWithFiniteDifferences(
+        absl::StrCat("GradCheck: input ", i), analytic[i], point[i],
+        [&] { return Evaluate(fn, point, v, options.seed); }, options));
     point[i] = inputs[i];
   }
   return absl::OkStatus();

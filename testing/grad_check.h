@@ -21,6 +21,8 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "autodiff/value.h"
 #include "engine/tensor.h"
@@ -28,14 +30,13 @@
 namespace concord::testing {
 
 struct GradCheckOptions {
-  double step = 1e-6;   // h
+  double step = 1e-6;  // h
   double rtol = 1e-5;
   double atol = 1e-7;
-  uint64_t seed = 17;   // for the projections v and u
+  uint64_t seed = 17;  // for the projections v and u
 };
 
-using DifferentiableFn =
-    std::function<autodiff::Value(absl::Span<const autodiff::Value> inputs)>;
+using DifferentiableFn = std::function<autodiff::Value(absl::Span<const autodiff::Value> inputs)>;
 
 // GradCheck returns OK, or InvalidArgument for bad arguments (non-float64 inputs, fn failing), or
 // Internal naming the first mismatching input element:
@@ -46,6 +47,27 @@ absl::Status GradCheck(const DifferentiableFn& fn, absl::Span<const engine::Tens
 // GradGradCheck checks second derivatives (see the file comment).
 absl::Status GradGradCheck(const DifferentiableFn& fn, absl::Span<const engine::Tensor> inputs,
                            const GradCheckOptions& options = {});
+
+namespace internal {
+
+// The two halves of a check, shared with VariableGradCheck (testing/layer_grad_check.h).
+
+// Projected is s = sum(y * v), the scalar whose gradient is checked; v is a fixed random tensor
+// in [-1, 1) keyed by `seed`, made on first use. y's error, or InvalidArgument "<who>: fn
+// returned ...; expected float64".
+absl::StatusOr<autodiff::Value> Projected(absl::string_view who, const autodiff::Value& y,
+                                          engine::Tensor& v, uint64_t seed);
+
+// CompareWithFiniteDifferences checks `analytic` against (s(point + h) - s(point - h)) / (2h)
+// element by element: it moves one float64 element of `point` at a time (restoring it after)
+// and calls `evaluate` for s. Returns evaluate's first error, or Internal "<what> element
+// [2, 0]: analytic ..., numeric ..." for the first mismatch.
+absl::Status CompareWithFiniteDifferences(absl::string_view what, const engine::Tensor& analytic,
+                                          engine::Tensor& point,
+                                          const std::function<absl::StatusOr<double>()>& evaluate,
+                                          const GradCheckOptions& options);
+
+}  // namespace internal
 
 }  // namespace concord::testing
 

@@ -37,6 +37,11 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
 std::string FirstDifference(const engine::Tensor& actual, const engine::Tensor& expected,
                             double rtol, double atol, bool bitwise);
 
+// BitwiseDiff is "" for bitwise-equal tensors, else where they differ (for RC_ASSERT messages).
+inline std::string BitwiseDiff(const engine::Tensor& actual, const engine::Tensor& expected) {
+  return FirstDifference(actual, expected, 0.0, 0.0, /*bitwise=*/true);
+}
+
 // BitwiseEquals matches a tensor (or an OK StatusOr<Tensor>) bitwise equal to `expected`.
 MATCHER_P(BitwiseEquals, expected, "is bitwise equal to " + expected.ShapeString()) {
   const engine::Tensor& actual = ::concord::testing::internal::Unwrap(arg);
@@ -50,8 +55,8 @@ MATCHER_P(BitwiseEquals, expected, "is bitwise equal to " + expected.ShapeString
 // AllClose matches when shapes and dtypes agree and |a - e| <= atol + rtol * |e| everywhere
 // (NaN matches NaN).
 MATCHER_P3(AllClose, expected, rtol, atol,
-           "is close to " + expected.ShapeString() + " (rtol " + std::to_string(rtol) +
-               ", atol " + std::to_string(atol) + ")") {
+           "is close to " + expected.ShapeString() + " (rtol " + std::to_string(rtol) + ", atol " +
+               std::to_string(atol) + ")") {
   const engine::Tensor& actual = ::concord::testing::internal::Unwrap(arg);
   const std::string diff =
       ::concord::testing::FirstDifference(actual, expected, rtol, atol, /*bitwise=*/false);

@@ -5,9 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "autodiff/ops.h"
-#include "engine/dtype.h"
+#include "engine/shape.h"
 #include "engine/status.h"
 #include "models/config_reader.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 namespace {
@@ -20,11 +21,6 @@ Value Elu(const Value& x) {
   const Value zero = autodiff::ScalarLike(x, 0.0);
   const Value negative_part = autodiff::Exp(autodiff::Minimum(x, zero)) - 1.0;
   return autodiff::Where(autodiff::Greater(x, zero), x, negative_part);
-}
-
-std::string JoinSpecs(absl::Span<const TensorSpec> specs) {
-  return absl::StrJoin(
-      specs, ", ", [](std::string* out, const TensorSpec& spec) { out->append(spec.ToString()); });
 }
 
 }  // namespace
@@ -53,36 +49,13 @@ Value ApplyActivation(absl::string_view name, const Value& x) {
   return Value::Error(ValidateActivation(name));
 }
 
-std::string internal::CheckOneInput(absl::Span<const TensorSpec> inputs, int min_rank, int max_rank,
-                                    bool floating, absl::string_view layout) {
-  if (inputs.size() != 1) {
-    return absl::StrCat("expected 1 input ", layout, ", got ", inputs.size(),
-                        inputs.empty() ? "" : ": ", JoinSpecs(inputs));
-  }
-  const TensorSpec& x = inputs[0];
-  if (x.rank() < min_rank || x.rank() > max_rank) {
-    std::string expected = min_rank == max_rank ? absl::StrCat("a rank-", min_rank, " input")
-                                                : absl::StrCat("an input of rank >= ", min_rank);
-    return absl::StrCat("expected ", expected, " ", layout, ", got ", x.ToString());
-  }
-  if (floating && !engine::IsFloating(x.dtype)) {
-    return absl::StrCat("expected a float32 or float64 input ", layout, ", got ", x.ToString());
-  }
-  return "";
-}
-
 // --- Activation ----------------------------------------------------------------------------------
 
 absl::StatusOr<std::shared_ptr<Activation>> Activation::Create(std::string activation,
                                                                std::string name) {
   absl::Status valid = ValidateActivation(activation);
   if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("Activation: ", valid.message()));
-  if (!name.empty()) {
-    valid = ValidateLayerName(name);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("Activation: ", valid.message()));
-    }
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Activation", name));
   return std::shared_ptr<Activation>(new Activation(std::move(activation), std::move(name)));
 }
 

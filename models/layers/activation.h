@@ -64,17 +64,6 @@ class Activation : public Layer {
   std::string activation_;
 };
 
-namespace internal {
-
-// CheckOneInput is the first check every one-input layer here makes: exactly one input, of rank
-// in [min_rank, max_rank] and, when `floating`, float32 or float64. `layout` describes the
-// expected shape for the message ("[batch, height, width, channels]"). It returns the message for
-// Layer::Error, naming the expected and the actual specs, or "" when the input passes.
-std::string CheckOneInput(absl::Span<const TensorSpec> inputs, int min_rank, int max_rank,
-                          bool floating, absl::string_view layout);
-
-}  // namespace internal
-
 }  // namespace concord::models
 
 #endif  // CONCORD_MODELS_LAYERS_ACTIVATION_H_

@@ -25,6 +25,7 @@ namespace {
 
 using autodiff::Value;
 using ::concord::testing::AllClose;
+using ::concord::testing::BitwiseDiff;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::GenShape;
 using ::concord::testing::GenTensor;
@@ -40,11 +41,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
-
-// BitwiseDiff is "" for bitwise-equal tensors, else where they differ (for RC_ASSERT messages).
-std::string BitwiseDiff(const Tensor& actual, const Tensor& expected) {
-  return ::concord::testing::FirstDifference(actual, expected, 0, 0, /*bitwise=*/true);
-}
 
 Tensor Doubles(const Shape& shape, std::vector<double> values) {
   return Tensor::FromVector(shape, values).value();

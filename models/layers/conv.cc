@@ -9,6 +9,7 @@
 #include "engine/shape.h"
 #include "engine/status.h"
 #include "models/layers/activation.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 
@@ -99,8 +100,8 @@ absl::StatusOr<std::shared_ptr<Conv2D>> Conv2D::Create(int64_t filters,
   if (valid.ok()) valid = internal::CheckPositivePair("strides", options.strides);
   if (valid.ok()) valid = internal::CheckPositivePair("dilation_rate", options.dilation_rate);
   if (valid.ok()) valid = ValidateActivation(options.activation);
-  if (valid.ok() && !name.empty()) valid = ValidateLayerName(name);
   if (!valid.ok()) return invalid(valid.message());
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Conv2D", name));
   absl::StatusOr<engine::Padding> padding = internal::ParsePadding(options.padding);
   if (!padding.ok()) return invalid(padding.status().message());
   return std::shared_ptr<Conv2D>(

@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "autodiff/ops.h"
-#include "autodiff/tape.h"
 #include "engine/conv.h"
 #include "engine/tensor.h"
 #include "gmock/gmock.h"
@@ -22,18 +21,23 @@
 #include "rapidcheck/gtest.h"
 #include "testing/generators.h"
 #include "testing/grad_check.h"
+#include "testing/layer_grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
 namespace {
 
 using autodiff::Value;
-using ::concord::testing::AllClose;
+using ::concord::testing::BitwiseDiff;
 using ::concord::testing::BitwiseEquals;
+using ::concord::testing::Call;
 using ::concord::testing::GenTensor;
 using ::concord::testing::GradCheck;
 using ::concord::testing::IsOk;
 using ::concord::testing::StatusIs;
+using ::concord::testing::Uniform;
+using ::concord::testing::VariableGradCheck;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
@@ -43,43 +47,12 @@ using ::testing::StartsWith;
 
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
 
-// BitwiseDiff is "" for bitwise-equal tensors, else where they differ (for RC_ASSERT messages).
-std::string BitwiseDiff(const Tensor& actual, const Tensor& expected) {
-  return ::concord::testing::FirstDifference(actual, expected, 0, 0, /*bitwise=*/true);
-}
-
-// Uniform is deterministic test data in [-1, 1].
-Tensor Uniform(const Shape& shape, DType dtype = DType::kFloat64, uint64_t seed = 1) {
-  return Initialize(Initializer::RandomUniform(-1, 1), seed, "test/x", shape, dtype).value();
-}
-
 std::shared_ptr<Conv2D> MakeConv(int64_t filters, std::array<int64_t, 2> kernel_size,
                                  Conv2DOptions options = {}, std::string name = "conv") {
   absl::StatusOr<std::shared_ptr<Conv2D>> conv =
       Conv2D::Create(filters, kernel_size, options, name);
   EXPECT_THAT(conv, IsOk());
   return *conv;
-}
-
-Value Call(Layer& layer, const Tensor& x) { return layer(Value::Constant(x), false); }
-
-// NumericVariableGradient is d/dw sum(layer(x) * v) by central differences, assigning `w`.
-Tensor NumericVariableGradient(Layer& layer, const Tensor& x, Variable w, const Tensor& v) {
-  const double h = 1e-6;
-  const Tensor base = w.tensor().Clone();
-  Tensor grad = Tensor::Zeros(base.shape(), DType::kFloat64);
-  auto s = [&](const Tensor& weights) {
-    EXPECT_THAT(w.Assign(weights), IsOk());
-    return autodiff::SumAll(Call(layer, x) * Value::Constant(v)).tensor().item<double>();
-  };
-  for (int64_t i = 0; i < base.num_elements(); ++i) {
-    Tensor plus = base.Clone(), minus = base.Clone();
-    plus.mutable_data<double>()[i] += h;
-    minus.mutable_data<double>()[i] -= h;
-    grad.mutable_data<double>()[i] = (s(plus) - s(minus)) / (2 * h);
-  }
-  EXPECT_THAT(w.Assign(base), IsOk());
-  return grad;
 }
 
 // ---- Values -------------------------------------------------------------------------------------
@@ -178,18 +151,10 @@ TEST(Conv2D, GradientsWithRespectToTheVariablesMatchFiniteDifferences) {
   options.bias_initializer = Initializer::RandomUniform(-1, 1);
   std::shared_ptr<Conv2D> conv = MakeConv(2, {2, 2}, options);
   const Tensor x = Uniform(Shape({2, 3, 3, 2}), DType::kFloat64, 2);
-  const Tensor v = Uniform(Shape({2, 3, 3, 2}), DType::kFloat64, 3);
   ASSERT_THAT(Call(*conv, x).status(), IsOk());  // builds
-  autodiff::GradientTape tape;
-  const Value s = autodiff::SumAll(Call(*conv, x) * Value::Constant(v));
-  absl::StatusOr<std::vector<Value>> grads =
-      tape.Gradient(s, {conv->kernel().value(), conv->bias().value()});
-  ASSERT_THAT(grads, IsOk());
-  for (const Value& g : *grads) ASSERT_THAT(g.status(), IsOk());  // both connected
-  EXPECT_THAT((*grads)[0].tensor(),
-              AllClose(NumericVariableGradient(*conv, x, conv->kernel(), v), 1e-6, 1e-8));
-  EXPECT_THAT((*grads)[1].tensor(),
-              AllClose(NumericVariableGradient(*conv, x, conv->bias(), v), 1e-6, 1e-8));
+  auto fn = [&] { return Call(*conv, x); };
+  EXPECT_THAT(VariableGradCheck(fn, conv->kernel()), IsOk());
+  EXPECT_THAT(VariableGradCheck(fn, conv->bias()), IsOk());
 }
 
 // ---- Errors -------------------------------------------------------------------------------------

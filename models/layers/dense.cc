@@ -9,6 +9,7 @@
 #include "engine/status.h"
 #include "models/config_reader.h"
 #include "models/layers/activation.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 
@@ -25,10 +26,7 @@ absl::StatusOr<std::shared_ptr<Dense>> Dense::Create(int64_t units, DenseOptions
   }
   absl::Status valid = ValidateActivation(options.activation);
   if (!valid.ok()) return invalid(valid.message());
-  if (!name.empty()) {
-    valid = ValidateLayerName(name);
-    if (!valid.ok()) return invalid(valid.message());
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Dense", name));
   return std::shared_ptr<Dense>(new Dense(units, std::move(options), std::move(name)));
 }
 

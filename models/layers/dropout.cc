@@ -58,10 +58,7 @@ absl::StatusOr<std::shared_ptr<Dropout>> Dropout::Create(double rate, DropoutOpt
           DimsString(dims)));
     }
   }
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("Dropout: ", valid.message()));
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Dropout", name));
   return std::shared_ptr<Dropout>(new Dropout(rate, std::move(options), std::move(name)));
 }
 

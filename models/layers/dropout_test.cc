@@ -19,6 +19,7 @@
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 #include "testing/grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -28,6 +29,7 @@ using autodiff::Value;
 using ::concord::testing::AllClose;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Out;
 using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
@@ -50,11 +52,6 @@ Value Range(const Shape& shape, DType dtype = DType::kFloat32) {
     for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<T>()[i] = T(1 + i % 7);
   });
   return Value::Constant(t);
-}
-
-Tensor Out(const Value& v) {
-  EXPECT_THAT(v.status(), IsOk());
-  return v.ok() ? v.tensor() : Tensor();
 }
 
 // TwiceCaller calls its child twice per call, so the child sees call indices 0 and 1.

@@ -32,12 +32,7 @@ absl::StatusOr<std::shared_ptr<Embedding>> Embedding::Create(int64_t input_dim, 
     return absl::InvalidArgumentError(
         absl::StrCat("Embedding: embeddings_initializer: ", check.status().message()));
   }
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("Embedding: ", valid.message()));
-    }
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Embedding", name));
   return std::shared_ptr<Embedding>(
       new Embedding(input_dim, output_dim, std::move(options), std::move(name)));
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -23,6 +24,7 @@ namespace {
 using autodiff::Value;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Out;
 using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
@@ -41,11 +43,6 @@ std::shared_ptr<Embedding> MakeEmbedding(int64_t input_dim, int64_t output_dim,
 template <typename T>
 Value Ids(const Shape& shape, std::vector<T> ids) {
   return Value::Constant(*Tensor::FromVector<T>(shape, ids));
-}
-
-Tensor Out(const Value& v) {
-  EXPECT_THAT(v.status(), IsOk());
-  return v.ok() ? v.tensor() : Tensor();
 }
 
 // A [5, 3] table whose row r is [10 r, 10 r + 1, 10 r + 2].

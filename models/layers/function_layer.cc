@@ -10,6 +10,7 @@
 #include "engine/status.h"
 #include "engine/tensor.h"
 #include "models/config_reader.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 namespace {
@@ -42,12 +43,9 @@ absl::Status ValidateFunctionName(absl::string_view name) {
       "invalid function name '", name, "': a non-empty string of [A-Za-z0-9_.:/-] expected"));
 }
 
+// SpecsString is "(float32[?, 2], int64[3])".
 std::string SpecsString(absl::Span<const TensorSpec> specs) {
-  return absl::StrCat(
-      "(",
-      absl::StrJoin(specs, ", ",
-                    [](std::string* out, const TensorSpec& s) { out->append(s.ToString()); }),
-      ")");
+  return absl::StrCat("(", internal::SpecsString(specs), ")");
 }
 
 }  // namespace
@@ -92,12 +90,7 @@ absl::StatusOr<std::shared_ptr<FunctionLayer>> FunctionLayer::Create(std::string
     return absl::InvalidArgumentError(
         absl::StrCat("FunctionLayer: the function for '", function_name, "' is null"));
   }
-  if (!name.empty()) {
-    valid = ValidateLayerName(name);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("FunctionLayer: ", valid.message()));
-    }
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("FunctionLayer", name));
   return std::shared_ptr<FunctionLayer>(new FunctionLayer(std::move(function_name), std::move(fn),
                                                           std::move(options), std::move(name)));
 }

@@ -21,6 +21,7 @@
 #include "rapidcheck/gtest.h"
 #include "testing/generators.h"
 #include "testing/grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -29,7 +30,9 @@ namespace {
 using autodiff::Value;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Out;
 using ::concord::testing::StatusIs;
+using ::concord::testing::Sym;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
@@ -48,15 +51,6 @@ std::shared_ptr<FunctionLayer> Make(std::string function, LayerFunction fn,
       FunctionLayer::Create(std::move(function), std::move(fn), std::move(options), name);
   EXPECT_THAT(layer, IsOk());
   return *layer;
-}
-
-Tensor Out(const Value& v) {
-  EXPECT_THAT(v.status(), IsOk());
-  return v.ok() ? v.tensor() : Tensor();
-}
-
-SymbolicTensor Sym(std::vector<int64_t> dims, DType dtype = DType::kFloat32) {
-  return InputFromSpec(TensorSpec(std::move(dims), dtype));
 }
 
 // ---- Calls ------------------------------------------------------------------------------------

@@ -3,66 +3,52 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "autodiff/ops.h"
 #include "engine/dtype.h"
 #include "engine/shape.h"
 #include "engine/status.h"
 #include "models/config_reader.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 namespace {
 
 using autodiff::Value;
-
-absl::Status ValidateName(absl::string_view layer, const std::string& name) {
-  if (name.empty()) return absl::OkStatus();
-  absl::Status valid = ValidateLayerName(name);
-  if (valid.ok()) return valid;
-  return absl::InvalidArgumentError(absl::StrCat(layer, ": ", valid.message()));
-}
-
-std::string SpecsString(absl::Span<const TensorSpec> specs) {
-  return absl::StrJoin(
-      specs, ", ", [](std::string* out, const TensorSpec& spec) { out->append(spec.ToString()); });
-}
+using internal::SpecsString;
 
 // MergeSize is the size two compatible sizes agree on (unknown only if both are).
 int64_t MergeSize(int64_t a, int64_t b) { return a == kUnknownDim ? b : a; }
-
-// ElementwiseSpecs is the rule Add and Multiply share: two or more numeric inputs, pairwise
-// compatible; the output keeps every size known in some input. Returns the message for Error, or
-// "" and sets *out.
-std::string ElementwiseSpecs(absl::Span<const TensorSpec> inputs, TensorSpec* out) {
-  if (inputs.size() < 2) {
-    return absl::StrCat("expected 2 or more inputs of one spec, got ", inputs.size(),
-                        inputs.empty() ? "" : absl::StrCat(" (", SpecsString(inputs), ")"));
-  }
-  if (inputs[0].dtype == engine::DType::kBool) {
-    return absl::StrCat("expected float32, float64, int32 or int64 inputs, got ",
-                        SpecsString(inputs));
-  }
-  TensorSpec merged = inputs[0];
-  for (size_t i = 1; i < inputs.size(); ++i) {
-    if (!inputs[i].CompatibleWith(merged)) {
-      return absl::StrCat("expected inputs of one spec (", merged.ToString(),
-                          ", an unknown size matching any), but input ", i, " is ",
-                          inputs[i].ToString(), " (inputs: ", SpecsString(inputs), ")");
-    }
-    for (int d = 0; d < merged.rank(); ++d) {
-      merged.dims[d] = MergeSize(merged.dims[d], inputs[i].dims[d]);
-    }
-  }
-  *out = std::move(merged);
-  return "";
-}
 
 }  // namespace
 
 // --- Add and Multiply --------------------------------------------------------------------------
 
+absl::StatusOr<std::vector<TensorSpec>> ElementwiseMerge::ComputeOutputSpecs(
+    absl::Span<const TensorSpec> inputs) const {
+  if (inputs.size() < 2) {
+    return Error(absl::StrCat("expected 2 or more inputs of one spec, got ", inputs.size(),
+                              inputs.empty() ? "" : absl::StrCat(" (", SpecsString(inputs), ")")));
+  }
+  if (inputs[0].dtype == engine::DType::kBool) {
+    return Error(absl::StrCat("expected float32, float64, int32 or int64 inputs, got ",
+                              SpecsString(inputs)));
+  }
+  TensorSpec merged = inputs[0];
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (!inputs[i].CompatibleWith(merged)) {
+      return Error(absl::StrCat("expected inputs of one spec (", merged.ToString(),
+                                ", an unknown size matching any), but input ", i, " is ",
+                                inputs[i].ToString(), " (inputs: ", SpecsString(inputs), ")"));
+    }
+    for (int d = 0; d < merged.rank(); ++d) {
+      merged.dims[d] = MergeSize(merged.dims[d], inputs[i].dims[d]);
+    }
+  }
+  return std::vector<TensorSpec>{std::move(merged)};
+}
+
 absl::StatusOr<std::shared_ptr<Add>> Add::Create(AddOptions /*options*/, std::string name) {
-  CONCORD_RETURN_IF_ERROR(ValidateName("Add", name));
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Add", name));
   return std::shared_ptr<Add>(new Add(std::move(name)));
 }
 
@@ -73,14 +59,6 @@ absl::StatusOr<std::shared_ptr<Add>> Add::FromConfig(const nlohmann::json& confi
   return Create(AddOptions(), std::move(name));
 }
 
-absl::StatusOr<std::vector<TensorSpec>> Add::ComputeOutputSpecs(
-    absl::Span<const TensorSpec> inputs) const {
-  TensorSpec out;
-  std::string problem = ElementwiseSpecs(inputs, &out);
-  if (!problem.empty()) return Error(problem);
-  return std::vector<TensorSpec>{std::move(out)};
-}
-
 std::vector<Value> Add::CallImpl(absl::Span<const Value> inputs, const CallContext& /*context*/) {
   Value sum = inputs[0];
   for (size_t i = 1; i < inputs.size(); ++i) sum = autodiff::Add(sum, inputs[i]);
@@ -89,7 +67,7 @@ std::vector<Value> Add::CallImpl(absl::Span<const Value> inputs, const CallConte
 
 absl::StatusOr<std::shared_ptr<Multiply>> Multiply::Create(MultiplyOptions /*options*/,
                                                            std::string name) {
-  CONCORD_RETURN_IF_ERROR(ValidateName("Multiply", name));
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Multiply", name));
   return std::shared_ptr<Multiply>(new Multiply(std::move(name)));
 }
 
@@ -98,14 +76,6 @@ absl::StatusOr<std::shared_ptr<Multiply>> Multiply::FromConfig(const nlohmann::j
   std::string name = r.Name();
   CONCORD_RETURN_IF_ERROR(r.Finish());
   return Create(MultiplyOptions(), std::move(name));
-}
-
-absl::StatusOr<std::vector<TensorSpec>> Multiply::ComputeOutputSpecs(
-    absl::Span<const TensorSpec> inputs) const {
-  TensorSpec out;
-  std::string problem = ElementwiseSpecs(inputs, &out);
-  if (!problem.empty()) return Error(problem);
-  return std::vector<TensorSpec>{std::move(out)};
 }
 
 std::vector<Value> Multiply::CallImpl(absl::Span<const Value> inputs,
@@ -119,7 +89,7 @@ std::vector<Value> Multiply::CallImpl(absl::Span<const Value> inputs,
 
 absl::StatusOr<std::shared_ptr<Concatenate>> Concatenate::Create(ConcatenateOptions options,
                                                                  std::string name) {
-  CONCORD_RETURN_IF_ERROR(ValidateName("Concatenate", name));
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Concatenate", name));
   return std::shared_ptr<Concatenate>(new Concatenate(options, std::move(name)));
 }
 

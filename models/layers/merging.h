@@ -33,10 +33,20 @@ struct ConcatenateOptions {
   int64_t axis = -1;  // negative counts from the end
 };
 
-// Add sums two or more inputs elementwise. Inputs: float32, float64, int32 or int64 tensors, all
-// of one dtype and rank, with equal sizes (an unknown size matches any); output: their common
-// spec (a size known in any input is known in the output).
-class Add : public Layer {
+// ElementwiseMerge is what Add and Multiply share: their input rule. Inputs: two or more float32,
+// float64, int32 or int64 tensors, all of one dtype and rank, with equal sizes (an unknown size
+// matches any); output: their common spec (a size known in any input is known in the output).
+class ElementwiseMerge : public Layer {
+ public:
+  absl::StatusOr<std::vector<TensorSpec>> ComputeOutputSpecs(
+      absl::Span<const TensorSpec> inputs) const override;
+
+ protected:
+  explicit ElementwiseMerge(std::string name) : Layer(std::move(name)) {}
+};
+
+// Add sums two or more inputs elementwise (ElementwiseMerge's input rule).
+class Add : public ElementwiseMerge {
  public:
   // Create validates `name` (InvalidArgument "Add: ...").
   static absl::StatusOr<std::shared_ptr<Add>> Create(AddOptions options = {},
@@ -46,19 +56,16 @@ class Add : public Layer {
 
   std::string class_name() const override { return "Add"; }
 
-  absl::StatusOr<std::vector<TensorSpec>> ComputeOutputSpecs(
-      absl::Span<const TensorSpec> inputs) const override;
-
  protected:
   std::vector<autodiff::Value> CallImpl(absl::Span<const autodiff::Value> inputs,
                                         const CallContext& context) override;
 
  private:
-  explicit Add(std::string name) : Layer(std::move(name)) {}
+  using ElementwiseMerge::ElementwiseMerge;
 };
 
 // Multiply is Add's twin with the product (same input rules).
-class Multiply : public Layer {
+class Multiply : public ElementwiseMerge {
  public:
   static absl::StatusOr<std::shared_ptr<Multiply>> Create(MultiplyOptions options = {},
                                                           std::string name = "");
@@ -66,15 +73,12 @@ class Multiply : public Layer {
 
   std::string class_name() const override { return "Multiply"; }
 
-  absl::StatusOr<std::vector<TensorSpec>> ComputeOutputSpecs(
-      absl::Span<const TensorSpec> inputs) const override;
-
  protected:
   std::vector<autodiff::Value> CallImpl(absl::Span<const autodiff::Value> inputs,
                                         const CallContext& context) override;
 
  private:
-  explicit Multiply(std::string name) : Layer(std::move(name)) {}
+  using ElementwiseMerge::ElementwiseMerge;
 };
 
 // Concatenate joins two or more inputs along `axis`. Inputs: one dtype (any) and one rank >= 1,

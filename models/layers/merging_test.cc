@@ -16,6 +16,7 @@
 #include "rapidcheck/gtest.h"
 #include "testing/generators.h"
 #include "testing/grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
@@ -24,7 +25,9 @@ namespace {
 using autodiff::Value;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Out;
 using ::concord::testing::StatusIs;
+using ::concord::testing::Sym;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
@@ -36,18 +39,9 @@ Value V(const Shape& shape, std::vector<T> values) {
   return Value::Constant(*Tensor::FromVector<T>(shape, values));
 }
 
-Tensor Out(const Value& v) {
-  EXPECT_THAT(v.status(), IsOk());
-  return v.ok() ? v.tensor() : Tensor();
-}
-
 template <typename T>
 Tensor T_(const Shape& shape, std::vector<T> values) {
   return *Tensor::FromVector<T>(shape, values);
-}
-
-SymbolicTensor Sym(std::vector<int64_t> dims, DType dtype = DType::kFloat32) {
-  return InputFromSpec(TensorSpec(std::move(dims), dtype));
 }
 
 // ---- Add and Multiply -------------------------------------------------------------------------

@@ -29,17 +29,37 @@ absl::Status ValidateInitializer(absl::string_view layer, absl::string_view fiel
   return absl::InvalidArgumentError(absl::StrCat(layer, ": ", field, ": ", t.status().message()));
 }
 
-absl::Status ValidateEpsilon(absl::string_view layer, double epsilon) {
-  if (epsilon > 0.0 && std::isfinite(epsilon)) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(layer, ": epsilon must be finite and > 0, got ", epsilon));
+// ValidateNormalizeOptions, ReadNormalizeOptions and WriteNormalizeOptions handle the options
+// both layers have after `axis` (and BatchNormalization's momentum), in this order: epsilon,
+// center, scale and the beta and gamma initializers. Options is BatchNormalizationOptions or
+// LayerNormalizationOptions.
+template <typename Options>
+absl::Status ValidateNormalizeOptions(absl::string_view layer, const Options& options) {
+  if (!(options.epsilon > 0.0 && std::isfinite(options.epsilon))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(layer, ": epsilon must be finite and > 0, got ", options.epsilon));
+  }
+  CONCORD_RETURN_IF_ERROR(ValidateInitializer(layer, "beta_initializer", options.beta_initializer));
+  return ValidateInitializer(layer, "gamma_initializer", options.gamma_initializer);
 }
 
-absl::Status ValidateName(absl::string_view layer, const std::string& name) {
-  if (name.empty()) return absl::OkStatus();
-  absl::Status valid = ValidateLayerName(name);
-  if (valid.ok()) return valid;
-  return absl::InvalidArgumentError(absl::StrCat(layer, ": ", valid.message()));
+template <typename Options>
+void ReadNormalizeOptions(internal::ConfigReader& r, Options& options) {
+  const Options defaults;
+  options.epsilon = r.Float("epsilon", defaults.epsilon);
+  options.center = r.Bool("center", defaults.center);
+  options.scale = r.Bool("scale", defaults.scale);
+  options.beta_initializer = r.Init("beta_initializer", defaults.beta_initializer);
+  options.gamma_initializer = r.Init("gamma_initializer", defaults.gamma_initializer);
+}
+
+template <typename Options>
+void WriteNormalizeOptions(const Options& options, nlohmann::json& config) {
+  config["epsilon"] = options.epsilon;
+  config["center"] = options.center;
+  config["scale"] = options.scale;
+  config["beta_initializer"] = options.beta_initializer.ToJson();
+  config["gamma_initializer"] = options.gamma_initializer.ToJson();
 }
 
 // FeatureAxisProblem checks the one input of a normalization layer: float32 or float64, rank
@@ -116,16 +136,12 @@ absl::StatusOr<std::shared_ptr<BatchNormalization>> BatchNormalization::Create(
     return absl::InvalidArgumentError(
         absl::StrCat(kClass, ": momentum must be in [0, 1], got ", options.momentum));
   }
-  CONCORD_RETURN_IF_ERROR(ValidateEpsilon(kClass, options.epsilon));
-  CONCORD_RETURN_IF_ERROR(
-      ValidateInitializer(kClass, "beta_initializer", options.beta_initializer));
-  CONCORD_RETURN_IF_ERROR(
-      ValidateInitializer(kClass, "gamma_initializer", options.gamma_initializer));
+  CONCORD_RETURN_IF_ERROR(ValidateNormalizeOptions(kClass, options));
   CONCORD_RETURN_IF_ERROR(
       ValidateInitializer(kClass, "moving_mean_initializer", options.moving_mean_initializer));
   CONCORD_RETURN_IF_ERROR(ValidateInitializer(kClass, "moving_variance_initializer",
                                               options.moving_variance_initializer));
-  CONCORD_RETURN_IF_ERROR(ValidateName(kClass, name));
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName(kClass, name));
   return std::shared_ptr<BatchNormalization>(
       new BatchNormalization(std::move(options), std::move(name)));
 }
@@ -138,11 +154,7 @@ absl::StatusOr<std::shared_ptr<BatchNormalization>> BatchNormalization::FromConf
   std::string name = r.Name();
   options.axis = r.Int("axis", defaults.axis);
   options.momentum = r.Float("momentum", defaults.momentum);
-  options.epsilon = r.Float("epsilon", defaults.epsilon);
-  options.center = r.Bool("center", defaults.center);
-  options.scale = r.Bool("scale", defaults.scale);
-  options.beta_initializer = r.Init("beta_initializer", defaults.beta_initializer);
-  options.gamma_initializer = r.Init("gamma_initializer", defaults.gamma_initializer);
+  ReadNormalizeOptions(r, options);
   options.moving_mean_initializer =
       r.Init("moving_mean_initializer", defaults.moving_mean_initializer);
   options.moving_variance_initializer =
@@ -155,11 +167,7 @@ absl::StatusOr<nlohmann::json> BatchNormalization::GetConfig() const {
   CONCORD_ASSIGN_OR_RETURN(nlohmann::json config, Layer::GetConfig());
   config["axis"] = options_.axis;
   config["momentum"] = options_.momentum;
-  config["epsilon"] = options_.epsilon;
-  config["center"] = options_.center;
-  config["scale"] = options_.scale;
-  config["beta_initializer"] = options_.beta_initializer.ToJson();
-  config["gamma_initializer"] = options_.gamma_initializer.ToJson();
+  WriteNormalizeOptions(options_, config);
   config["moving_mean_initializer"] = options_.moving_mean_initializer.ToJson();
   config["moving_variance_initializer"] = options_.moving_variance_initializer.ToJson();
   return config;
@@ -241,12 +249,8 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
 absl::StatusOr<std::shared_ptr<LayerNormalization>> LayerNormalization::Create(
     LayerNormalizationOptions options, std::string name) {
   constexpr absl::string_view kClass = "LayerNormalization";
-  CONCORD_RETURN_IF_ERROR(ValidateEpsilon(kClass, options.epsilon));
-  CONCORD_RETURN_IF_ERROR(
-      ValidateInitializer(kClass, "beta_initializer", options.beta_initializer));
-  CONCORD_RETURN_IF_ERROR(
-      ValidateInitializer(kClass, "gamma_initializer", options.gamma_initializer));
-  CONCORD_RETURN_IF_ERROR(ValidateName(kClass, name));
+  CONCORD_RETURN_IF_ERROR(ValidateNormalizeOptions(kClass, options));
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName(kClass, name));
   return std::shared_ptr<LayerNormalization>(
       new LayerNormalization(std::move(options), std::move(name)));
 }
@@ -258,11 +262,7 @@ absl::StatusOr<std::shared_ptr<LayerNormalization>> LayerNormalization::FromConf
   LayerNormalizationOptions options;
   std::string name = r.Name();
   options.axis = r.Int("axis", defaults.axis);
-  options.epsilon = r.Float("epsilon", defaults.epsilon);
-  options.center = r.Bool("center", defaults.center);
-  options.scale = r.Bool("scale", defaults.scale);
-  options.beta_initializer = r.Init("beta_initializer", defaults.beta_initializer);
-  options.gamma_initializer = r.Init("gamma_initializer", defaults.gamma_initializer);
+  ReadNormalizeOptions(r, options);
   CONCORD_RETURN_IF_ERROR(r.Finish());
   return Create(std::move(options), std::move(name));
 }
@@ -270,11 +270,7 @@ absl::StatusOr<std::shared_ptr<LayerNormalization>> LayerNormalization::FromConf
 absl::StatusOr<nlohmann::json> LayerNormalization::GetConfig() const {
   CONCORD_ASSIGN_OR_RETURN(nlohmann::json config, Layer::GetConfig());
   config["axis"] = options_.axis;
-  config["epsilon"] = options_.epsilon;
-  config["center"] = options_.center;
-  config["scale"] = options_.scale;
-  config["beta_initializer"] = options_.beta_initializer.ToJson();
-  config["gamma_initializer"] = options_.gamma_initializer.ToJson();
+  WriteNormalizeOptions(options_, config);
   return config;
 }
 

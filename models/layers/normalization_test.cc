@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "autodiff/ops.h"
-#include "autodiff/tape.h"
 #include "autodiff/value.h"
 #include "engine/tensor.h"
 #include "gmock/gmock.h"
@@ -19,16 +18,19 @@
 #include "rapidcheck/gtest.h"
 #include "testing/generators.h"
 #include "testing/grad_check.h"
+#include "testing/layer_grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
 namespace {
 
-using autodiff::GradientTape;
 using autodiff::Value;
 using ::concord::testing::AllClose;
 using ::concord::testing::BitwiseEquals;
 using ::concord::testing::IsOk;
+using ::concord::testing::Out;
+using ::concord::testing::Paths;
 using ::concord::testing::StatusIs;
 using engine::DType;
 using engine::Shape;
@@ -39,11 +41,6 @@ using ::testing::HasSubstr;
 
 Tensor F64(const Shape& shape, std::vector<double> values) {
   return *Tensor::FromVector<double>(shape, values);
-}
-
-Tensor Out(const Value& v) {
-  EXPECT_THAT(v.status(), IsOk());
-  return v.ok() ? v.tensor() : Tensor();
 }
 
 std::shared_ptr<BatchNormalization> MakeBN(BatchNormalizationOptions options = {},
@@ -62,46 +59,10 @@ std::shared_ptr<LayerNormalization> MakeLN(LayerNormalizationOptions options = {
   return *ln;
 }
 
-std::vector<std::string> Paths(const std::vector<Variable>& vars) {
-  std::vector<std::string> out;
-  for (const Variable& v : vars) out.push_back(v.path());
-  return out;
-}
-
 // A fixed batch: 2 examples, 2 features; per-feature mean [2, 4], biased variance [1, 4].
 const Tensor& Batch() {
   static const Tensor* x = new Tensor(F64(Shape({2, 2}), {1, 2, 3, 6}));
   return *x;
-}
-
-// CheckVariableGradient compares the tape's d sum(y * proj) / d var with central differences
-// obtained by assigning perturbed values to the variable.
-void CheckVariableGradient(Layer& layer, Variable var, const Tensor& x, bool training) {
-  const Tensor proj = F64(Shape({2, 2}), {0.3, -1.2, 0.7, 0.5});
-  auto loss = [&]() {
-    return autodiff::SumAll((layer)(Value::Constant(x), training) * Value::Constant(proj));
-  };
-  const Value v = var.value();  // the Value the layer's ops read (Note [Variable identity])
-  GradientTape tape;
-  const Value s = loss();
-  absl::StatusOr<std::vector<Value>> grads = tape.Gradient(s, {v});
-  ASSERT_THAT(grads, IsOk());
-  const Tensor analytic = Out((*grads)[0]);
-  const Tensor original = var.tensor();
-  const double h = 1e-6;
-  for (int64_t j = 0; j < original.num_elements(); ++j) {
-    double values[2];
-    for (int k = 0; k < 2; ++k) {
-      Tensor moved = original.Clone();
-      moved.mutable_data<double>()[j] += k == 0 ? h : -h;
-      ASSERT_THAT(var.Assign(moved), IsOk());
-      values[k] = Out(loss()).item<double>();
-    }
-    const double numeric = (values[0] - values[1]) / (2 * h);
-    EXPECT_NEAR(analytic.data<double>()[j], numeric, 1e-6 + 1e-5 * std::abs(numeric))
-        << var.path() << " element " << j;
-  }
-  ASSERT_THAT(var.Assign(original), IsOk());
 }
 
 // ---- BatchNormalization: behaviour ------------------------------------------------------------
@@ -223,9 +184,9 @@ TEST(BatchNormalization, GradientsMatchFiniteDifferencesInTrainingAndInference) 
   Variable gamma = bn->gamma();
   ASSERT_THAT(gamma.Assign(F64(Shape({2}), {1.5, -0.5})), IsOk());
   for (bool training : {true, false}) {
-    SCOPED_TRACE(training ? "training" : "inference");
-    CheckVariableGradient(*bn, bn->gamma(), Batch(), training);
-    CheckVariableGradient(*bn, bn->beta(), Batch(), training);
+    auto fn = [&] { return (*bn)(Value::Constant(Batch()), training); };
+    EXPECT_THAT(testing::VariableGradCheck(fn, bn->gamma()), IsOk()) << "training " << training;
+    EXPECT_THAT(testing::VariableGradCheck(fn, bn->beta()), IsOk()) << "training " << training;
   }
 }
 
@@ -386,8 +347,9 @@ TEST(LayerNormalization, GradientsMatchFiniteDifferences) {
   EXPECT_THAT(testing::GradCheck(fn, {x}), IsOk());
   Variable gamma = ln->gamma();
   ASSERT_THAT(gamma.Assign(F64(Shape({2}), {0.7, -1.3})), IsOk());
-  CheckVariableGradient(*ln, ln->gamma(), x, true);
-  CheckVariableGradient(*ln, ln->beta(), x, true);
+  auto call = [&] { return (*ln)(Value::Constant(x), true); };
+  EXPECT_THAT(testing::VariableGradCheck(call, ln->gamma()), IsOk());
+  EXPECT_THAT(testing::VariableGradCheck(call, ln->beta()), IsOk());
 }
 
 TEST(LayerNormalization, ErrorsAndConfig) {

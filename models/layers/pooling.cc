@@ -7,8 +7,8 @@
 #include "engine/shape.h"
 #include "engine/status.h"
 #include "models/config_reader.h"
-#include "models/layers/activation.h"
 #include "models/layers/conv.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 
@@ -28,15 +28,16 @@ Pooling2D::Pooling2D(Pool2DOptions options, engine::Padding padding, std::string
 absl::StatusOr<engine::Padding> Pooling2D::Validate(absl::string_view class_name,
                                                     Pool2DOptions& options,
                                                     const std::string& name) {
+  auto invalid = [class_name](absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat(class_name, ": ", message));
+  };
   if (!options.strides.has_value()) options.strides = options.pool_size;
   absl::Status valid = internal::CheckPositivePair("pool_size", options.pool_size);
   if (valid.ok()) valid = internal::CheckPositivePair("strides", *options.strides);
-  if (valid.ok() && !name.empty()) valid = ValidateLayerName(name);
+  if (!valid.ok()) return invalid(valid.message());
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName(class_name, name));
   absl::StatusOr<engine::Padding> padding = internal::ParsePadding(options.padding);
-  if (valid.ok() && !padding.ok()) valid = padding.status();
-  if (!valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(class_name, ": ", valid.message()));
-  }
+  if (!padding.ok()) return invalid(padding.status().message());
   return padding;
 }
 
@@ -118,12 +119,7 @@ std::vector<Value> AvgPool2D::CallImpl(absl::Span<const Value> inputs,
 
 absl::StatusOr<std::shared_ptr<GlobalAveragePooling2D>> GlobalAveragePooling2D::Create(
     GlobalAveragePooling2DOptions options, std::string name) {
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("GlobalAveragePooling2D: ", valid.message()));
-    }
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("GlobalAveragePooling2D", name));
   return std::shared_ptr<GlobalAveragePooling2D>(
       new GlobalAveragePooling2D(options, std::move(name)));
 }

@@ -21,13 +21,16 @@
 #include "rapidcheck/gtest.h"
 #include "testing/generators.h"
 #include "testing/grad_check.h"
+#include "testing/layer_helpers.h"
 #include "testing/tensor_matchers.h"
 
 namespace concord::models {
 namespace {
 
 using autodiff::Value;
+using ::concord::testing::BitwiseDiff;
 using ::concord::testing::BitwiseEquals;
+using ::concord::testing::Call;
 using ::concord::testing::GenTensor;
 using ::concord::testing::GradCheck;
 using ::concord::testing::IsOk;
@@ -40,13 +43,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
-
-// BitwiseDiff is "" for bitwise-equal tensors, else where they differ (for RC_ASSERT messages).
-std::string BitwiseDiff(const Tensor& actual, const Tensor& expected) {
-  return ::concord::testing::FirstDifference(actual, expected, 0, 0, /*bitwise=*/true);
-}
-
-Value Call(Layer& layer, const Tensor& x) { return layer(Value::Constant(x), false); }
 
 Tensor Floats(const Shape& shape, std::vector<float> values) {
   return Tensor::FromVector<float>(shape, values).value();

@@ -8,7 +8,7 @@
 #include "engine/shape.h"
 #include "engine/status.h"
 #include "models/config_reader.h"
-#include "models/layers/activation.h"
+#include "models/layers/layer_checks.h"
 
 namespace concord::models {
 
@@ -37,10 +37,7 @@ std::string DimsString(const std::vector<int64_t>& dims) {
 // --- Flatten -------------------------------------------------------------------------------------
 
 absl::StatusOr<std::shared_ptr<Flatten>> Flatten::Create(std::string name) {
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("Flatten: ", valid.message()));
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Flatten", name));
   return std::shared_ptr<Flatten>(new Flatten(std::move(name)));
 }
 
@@ -88,10 +85,7 @@ absl::StatusOr<std::shared_ptr<Reshape>> Reshape::Create(std::vector<int64_t> ta
     return invalid(absl::StrCat("target_shape must hold sizes >= 1 and at most one -1, got ",
                                 DimsString(target_shape)));
   }
-  if (!name.empty()) {
-    absl::Status valid = ValidateLayerName(name);
-    if (!valid.ok()) return invalid(valid.message());
-  }
+  CONCORD_RETURN_IF_ERROR(ValidateOptionalLayerName("Reshape", name));
   return std::shared_ptr<Reshape>(new Reshape(std::move(target_shape), std::move(name)));
 }
 
