@@ -55,8 +55,6 @@ std::string DotQuote(const std::string& s) {
 
 }  // namespace
 
-Model::Model(std::string name) : Layer(std::move(name)) {}
-
 void Model::RecordConstructionError(const std::string& name, const absl::Status& status) {
   if (!construction_status_.ok()) return;
   construction_status_ =

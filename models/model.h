@@ -43,11 +43,20 @@
 #include "absl/types/span.h"
 #include "autodiff/value.h"
 #include "models/layer.h"
+#include "models/losses/losses.h"
+#include "models/optimizers/optimizer.h"
+#include "models/training.h"
 
 namespace concord::models {
 
+namespace internal {
+struct TrainingState;
+}  // namespace internal
+
 class Model : public Layer {
  public:
+  ~Model() override;
+
   // Make constructs T (a Model subclass) and returns it, or the first failure its constructor
   // recorded (Note [Registration]).
   template <typename T, typename... Args>
@@ -84,6 +93,33 @@ class Model : public Layer {
   // output shape) and an edge per tensor passed between them. For a subclassed model it is drawn
   // from the layer calls of the last outermost call (empty of edges before the first call).
   std::string ToDot() const;
+
+  // --- Training (models/training.h, Note [Training loop]) -----------------------------------
+  // Compile sets the optimizer, the loss (applied to every output and summed) and metrics by
+  // name (MetricFromName; computed on the first output). InvalidArgument for a null optimizer
+  // or an unknown metric. Compiling again replaces all three (and the optimizer's slots).
+  absl::Status Compile(std::unique_ptr<Optimizer> optimizer, Loss loss,
+                       const std::vector<std::string>& metrics = {});
+  bool compiled() const;
+  // optimizer is the compiled optimizer (nullptr before Compile).
+  Optimizer* optimizer() const;
+
+  // Fit trains on (x, y): one tensor per model input and per output, all with the same number of
+  // samples along axis 0. FailedPrecondition before Compile; InvalidArgument for mismatched
+  // counts or shapes (naming them); an error in a step stops training and is returned.
+  absl::StatusOr<History> Fit(absl::Span<const engine::Tensor> x,
+                              absl::Span<const engine::Tensor> y, const FitOptions& options = {});
+  absl::StatusOr<History> Fit(const engine::Tensor& x, const engine::Tensor& y,
+                              const FitOptions& options = {});
+  // TrainOnBatch runs one training step on one batch and returns its loss and metrics.
+  absl::StatusOr<Logs> TrainOnBatch(absl::Span<const engine::Tensor> x,
+                                    absl::Span<const engine::Tensor> y);
+  // Evaluate computes the loss and metrics in inference mode, batch by batch.
+  absl::StatusOr<Logs> Evaluate(absl::Span<const engine::Tensor> x,
+                                absl::Span<const engine::Tensor> y, int64_t batch_size = 32);
+  // Predict runs the model in inference mode batch by batch and concatenates the outputs.
+  absl::StatusOr<std::vector<engine::Tensor>> Predict(absl::Span<const engine::Tensor> x,
+                                                      int64_t batch_size = 32);
 
  protected:
   explicit Model(std::string name);
@@ -134,6 +170,7 @@ class Model : public Layer {
   void RecordConstructionError(const std::string& name, const absl::Status& status);
 
   absl::Status construction_status_;
+  std::unique_ptr<internal::TrainingState> training_;
   std::vector<int64_t> last_input_ids_;
   std::vector<int64_t> last_output_ids_;
 };

@@ -21,6 +21,8 @@
 #include "models/layers/pooling.h"         // IWYU pragma: export
 #include "models/layers/reshaping.h"       // IWYU pragma: export
 #include "models/model.h"                  // IWYU pragma: export
+#include "models/optimizers/optimizers.h"  // IWYU pragma: export
+#include "models/training.h"               // IWYU pragma: export
 #include "models/variable.h"               // IWYU pragma: export
 
 #endif  // CONCORD_MODELS_MODELS_H_

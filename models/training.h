@@ -1,0 +1,83 @@
+// Training: the types of Model::Compile / Fit / Evaluate / Predict (models/model.h), the Keras
+// loop: options, callbacks and the returned history.
+//
+//   RETURN_IF_ERROR(model->Compile(std::move(adam), Loss::SparseCategoricalCrossentropy(true),
+//                                  {"sparse_categorical_accuracy"}));
+//   ASSIGN_OR_RETURN(History history, model->Fit(x_train, y_train, FitOptions()));
+//
+// Note [Training loop]
+// Fit runs epochs of batches. Each epoch visits the samples in an order that is a pure function
+// of (shuffle_seed, epoch) (a Fisher-Yates shuffle driven by the counter-based generator), so a
+// run is reproducible and a resumed run continues with the same batches. A step is: a
+// GradientTape around model(x, training=true), the compiled loss summed over the outputs,
+// gradients of the trainable variables, Optimizer::ApplyGradients, then the metrics updated with
+// the step's outputs. The last batch of an epoch may be smaller. After each epoch, validation
+// data (if any) is evaluated in inference mode. The logs of an epoch are the sample-weighted
+// means of the loss over its batches, the metrics' results, "val_" versions of both, and
+// "samples_per_second". A callback may stop training after any epoch.
+//
+// Output: when `out` is a terminal, a progress bar redrawn after each batch; otherwise one line
+// per epoch; nothing with Verbosity::kSilent.
+#ifndef CONCORD_MODELS_TRAINING_H_
+#define CONCORD_MODELS_TRAINING_H_
+
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/tensor.h"
+
+namespace concord::models {
+
+// Logs are a step's or an epoch's named numbers: "loss", "accuracy", "val_loss", ...
+using Logs = std::map<std::string, double>;
+
+// Callback is told about epochs and batches; set `stop_training` to end Fit after this epoch.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void OnEpochBegin(int64_t /*epoch*/) {}
+  virtual void OnBatchEnd(int64_t /*batch*/, const Logs& /*logs*/) {}
+  virtual void OnEpochEnd(int64_t /*epoch*/, const Logs& /*logs*/) {}
+  bool stop_training = false;
+};
+
+enum class Verbosity {
+  kAuto,    // a progress bar on a terminal, one line per epoch otherwise
+  kBar,     // always the progress bar
+  kEpochs,  // always one line per epoch
+  kSilent,
+};
+
+struct FitOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 32;
+  bool shuffle = true;
+  uint64_t shuffle_seed = 0;
+  // Validation data (empty: none), with as many tensors as the model has inputs and outputs.
+  std::vector<engine::Tensor> validation_x;
+  std::vector<engine::Tensor> validation_y;
+  std::vector<Callback*> callbacks;  // not owned
+  Verbosity verbose = Verbosity::kAuto;
+  std::ostream* out = nullptr;  // nullptr: std::cout
+};
+
+// History is what Fit returns: one Logs per epoch run.
+struct History {
+  std::vector<Logs> epochs;
+  // ToCsv is a header "epoch,<keys sorted>" and one row per epoch.
+  std::string ToCsv() const;
+  // WriteCsv writes ToCsv() to `path` atomically (a temporary file, then a rename).
+  absl::Status WriteCsv(const std::string& path) const;
+};
+
+// ShuffledOrder is the sample order of `epoch` (Note [Training loop]): a permutation of
+// [0, num_samples) that depends only on (seed, epoch, num_samples).
+std::vector<int64_t> ShuffledOrder(uint64_t seed, int64_t epoch, int64_t num_samples);
+
+}  // namespace concord::models
+
+#endif  // CONCORD_MODELS_TRAINING_H_
