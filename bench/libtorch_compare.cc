@@ -8,6 +8,10 @@
 // W1: x float32 [16] requiring grad; y = x; 1000 times y = y * 1.0001 + 0.5; loss = sum(y);
 //     backward. ns_per_op = time / 2000.
 // W2: the same forward with no gradient recording (torch::NoGradGuard; no tape for Concord).
+// W4: one SGD training step of issue 5's small CNN (//bench:train_bench BM_CnnStep): input
+//     [32, 28, 28, 1] (NCHW [32, 1, 28, 28] for LibTorch), Conv2D 16 3x3 same + ReLU, MaxPool 2,
+//     Conv2D 32 3x3 same + ReLU, MaxPool 2, Flatten, Dense 10, softmax cross-entropy, SGD(0.01).
+//     Printed as ms_per_step.
 //
 // Prints one line per workload and implementation:
 //   workload=W1 impl=libtorch ns_per_op=...
@@ -28,7 +32,9 @@
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "autodiff/value.h"
+#include "engine/engine.h"
 #include "engine/tensor.h"
+#include "models/models.h"
 #include "engine/threading.h"
 
 namespace {
@@ -36,8 +42,9 @@ namespace {
 constexpr int kSteps = 1000;
 constexpr double kOps = 2.0 * kSteps;
 
-// MedianNsPerOp times `body` (one workload iteration) and returns the median ns per op.
-double MedianNsPerOp(const std::function<void()>& body) {
+// MedianSeconds times `body` (one workload iteration) and returns the median seconds per
+// iteration.
+double MedianSeconds(const std::function<void()>& body) {
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < 20; ++i) body();  // warm-up: allocator caches, lazy initialization
   // Iterations per run: about 0.2 s.
@@ -50,10 +57,15 @@ double MedianNsPerOp(const std::function<void()>& body) {
     const auto start = Clock::now();
     for (int i = 0; i < iterations; ++i) body();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    runs.push_back(seconds * 1e9 / (iterations * kOps));
+    runs.push_back(seconds / iterations);
   }
   std::sort(runs.begin(), runs.end());
   return runs[runs.size() / 2];
+}
+
+// MedianNsPerOp is MedianSeconds in ns per op of the W1/W2 chains.
+double MedianNsPerOp(const std::function<void()>& body) {
+  return MedianSeconds(body) * 1e9 / kOps;
 }
 
 void Report(const char* workload, const char* impl, double ns_per_op) {
@@ -102,6 +114,63 @@ void ConcordW2(const Value& x) {
   if (!ConcordForward(x).ok()) std::abort();
 }
 
+// ---- W4: the small CNN's training step ----------------------------------------------------------
+
+struct TorchCnn : torch::nn::Module {
+  TorchCnn()
+      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
+        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)))),
+        fc(register_module("fc", torch::nn::Linear(32 * 7 * 7, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(conv1->forward(x)), 2);
+    x = torch::max_pool2d(torch::relu(conv2->forward(x)), 2);
+    return fc->forward(x.flatten(1));
+  }
+  torch::nn::Conv2d conv1;
+  torch::nn::Conv2d conv2;
+  torch::nn::Linear fc;
+};
+
+double TorchW4() {
+  auto model = std::make_shared<TorchCnn>();
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.01));
+  const torch::Tensor x = torch::randn({32, 1, 28, 28});
+  const torch::Tensor y = torch::randint(0, 10, {32}, torch::kLong);
+  return MedianSeconds([&] {
+    sgd.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    sgd.step();
+  });
+}
+
+double ConcordW4() {
+  namespace cm = concord::models;
+  namespace ce = concord::engine;
+  cm::Conv2DOptions same_relu;
+  same_relu.padding = "same";
+  same_relu.activation = "relu";
+  auto model = *cm::Sequential::Create(
+      cm::Input({28, 28, 1}),
+      {*cm::Conv2D::Create(16, {3, 3}, same_relu, "conv1"), *cm::MaxPool2D::Create({}, "pool1"),
+       *cm::Conv2D::Create(32, {3, 3}, same_relu, "conv2"), *cm::MaxPool2D::Create({}, "pool2"),
+       *cm::Flatten::Create("flatten"), *cm::Dense::Create(10, {}, "logits")},
+      "cnn");
+  cm::SGDOptions sgd;
+  sgd.learning_rate = 0.01;
+  if (!model->Compile(*cm::SGD::Create(sgd), cm::Loss::SparseCategoricalCrossentropy(true)).ok()) {
+    std::abort();
+  }
+  const std::vector<ce::Tensor> x = {
+      *ce::RandomNormal(ce::Shape({32, 28, 28, 1}), ce::DType::kFloat32, ce::RngStream{5, 1, 0})};
+  std::vector<int64_t> labels(32);
+  for (int i = 0; i < 32; ++i) labels[i] = (i * 7) % 10;
+  const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({32}), labels)};
+  return MedianSeconds([&] {
+    if (!model->TrainOnBatch(x, y).ok()) std::abort();
+  });
+}
+
 }  // namespace
 
 int main() {
@@ -117,5 +186,7 @@ int main() {
   Report("W1", "concord", MedianNsPerOp([&] { ConcordW1(cx); }));
   Report("W2", "libtorch", MedianNsPerOp([&] { TorchW2(tx); }));
   Report("W2", "concord", MedianNsPerOp([&] { ConcordW2(cx); }));
+  std::printf("workload=W4 impl=libtorch ms_per_step=%.3f\n", TorchW4() * 1e3);
+  std::printf("workload=W4 impl=concord ms_per_step=%.3f\n", ConcordW4() * 1e3);
   return 0;
 }
