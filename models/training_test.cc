@@ -231,6 +231,42 @@ TEST(TrainingTest, EpochLinesWhenTheOutputIsNotATerminal) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
 }
 
+TEST(TrainingTest, TheProgressBarIsRedrawnAfterEachBatch) {
+  auto model = FunctionalNet();
+  CompileForTest(*model);
+  const Tensor x = Normal(Shape({24, 6}), 11);
+  std::ostringstream out;
+  FitOptions options;
+  options.epochs = 1;
+  options.batch_size = 8;
+  options.out = &out;
+  options.verbose = Verbosity::kBar;
+  ASSERT_THAT(model->Fit(x, ArgmaxLabels(x), options).status(), IsOk());
+  const std::string text = out.str();
+  EXPECT_THAT(text, HasSubstr("\repoch 1/1 [==========....................] 1/3 - loss "));
+  EXPECT_THAT(text, HasSubstr("] 3/3 - loss "));
+  EXPECT_THAT(text, HasSubstr(" - sparse_categorical_accuracy "));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);  // the epoch's summary line
+}
+
+TEST(TrainingTest, ASharedLayerHasOneSlotEntryAndOneUpdatePerStep) {
+  SymbolicTensor a = Input({4}), b = Input({4});
+  auto shared = *Dense::Create(3, {}, "shared");
+  SymbolicTensor sum = (**Add::Create({}, "add"))({(*shared)(a), (*shared)(b)});
+  auto model = *Functional::Create({a, b}, {(**Dense::Create(2, {}, "out"))(sum)}, "m");
+  ASSERT_THAT(model->Compile(MakeAdam(), Loss::MeanSquaredError()), IsOk());
+  const Tensor xa = Normal(Shape({5, 4}), 12), xb = Normal(Shape({5, 4}), 13);
+  const Tensor y = Normal(Shape({5, 2}), 14);
+  for (int step = 0; step < 3; ++step) {
+    ASSERT_THAT(model->TrainOnBatch({xa, xb}, {y}).status(), IsOk());
+  }
+  EXPECT_EQ(shared->variables()[0].version(), 3);  // one assignment per step, not two
+  SlotTable slots = model->optimizer()->SlotMap();
+  std::vector<std::string> paths;
+  for (const auto& [path, s] : slots) paths.push_back(path);
+  EXPECT_THAT(paths, ElementsAre("out/bias", "out/kernel", "shared/bias", "shared/kernel"));
+}
+
 TEST(TrainingTest, EvaluateAndPredictWorkBatchByBatch) {
   auto model = FunctionalNet();
   CompileForTest(*model);
