@@ -9,6 +9,7 @@
 #include "autodiff/equation.h"
 #include "autodiff/op_def.h"
 #include "autodiff/tape.h"
+#include "autodiff/trace.h"
 
 namespace concord::autodiff {
 
@@ -54,23 +55,40 @@ void Run(Primitive p, absl::Span<const Value> inputs, const Attrs& attrs, Output
     }
     if (!inputs[i].ok()) return Fail(inputs[i].status(), out);
   }
-  absl::StatusOr<std::vector<engine::Tensor>> results;
-  {
-    absl::InlinedVector<engine::Tensor, 4> tensors;
-    tensors.reserve(inputs.size());
-    for (const Value& v : inputs) tensors.push_back(v.tensor());
-    results = def.forward(tensors, attrs);
+  internal::TraceContext* trace = internal::CurrentTrace();
+  if (trace != nullptr) {
+    // Note [Tracing] in trace.h: record instead of running.
+    trace->Record(p, inputs, attrs, out);
+    if (!(*out)[0].ok()) return;
+  } else {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].symbolic()) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+                        PrimitiveName(p), ": input ", i, " (", inputs[i].spec().ToString(),
+                        ") is a traced value used after its trace ended")),
+                    out);
+      }
+    }
+    absl::StatusOr<std::vector<engine::Tensor>> results;
+    {
+      absl::InlinedVector<engine::Tensor, 4> tensors;
+      tensors.reserve(inputs.size());
+      for (const Value& v : inputs) tensors.push_back(v.tensor());
+      results = def.forward(tensors, attrs);
+    }
+    if (!results.ok()) return Fail(results.status(), out);
+    out->reserve(results->size());
+    for (engine::Tensor& t : *results) out->push_back(MakeValue(std::move(t)));
   }
-  if (!results.ok()) return Fail(results.status(), out);
-  out->reserve(results->size());
-  for (engine::Tensor& t : *results) out->push_back(MakeValue(std::move(t)));
 
   if (no_grad_depth > 0) return;
   // The tapes that record this op; the equation is built once, copied to all but the last and
   // moved into the last.
+  // Tapes opened outside the current trace do not record it (Note [Tracing]).
   absl::InlinedVector<GradientTape*, 4> recorders;
-  for (GradientTape* tape : internal::ActiveTapes()) {
-    if (tape->ShouldRecord(inputs)) recorders.push_back(tape);
+  const std::vector<GradientTape*>& tapes = internal::ActiveTapes();
+  for (size_t i = trace != nullptr ? trace->outer_tapes() : 0; i < tapes.size(); ++i) {
+    if (tapes[i]->ShouldRecord(inputs)) recorders.push_back(tapes[i]);
   }
   if (recorders.empty()) return;
   Equation eq;
@@ -80,11 +98,11 @@ void Run(Primitive p, absl::Span<const Value> inputs, const Attrs& attrs, Output
   eq.input_specs.reserve(inputs.size());
   for (const Value& v : inputs) {
     eq.input_ids.push_back(v.id());
-    eq.input_specs.push_back(SpecOf(v.tensor()));
+    eq.input_specs.push_back(v.spec());
   }
   for (const Value& v : *out) {
     eq.output_ids.push_back(v.id());
-    eq.output_specs.push_back(SpecOf(v.tensor()));
+    eq.output_specs.push_back(v.spec());
   }
   if (def.saves_inputs) eq.inputs.assign(inputs.begin(), inputs.end());
   if (def.saves_outputs) eq.outputs.assign(out->begin(), out->end());

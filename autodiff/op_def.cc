@@ -4,12 +4,6 @@
 
 namespace concord::autodiff {
 
-std::string TensorSpec::ToString() const {
-  return absl::StrCat(engine::DTypeName(dtype), shape.ToString());
-}
-
-TensorSpec SpecOf(const engine::Tensor& t) { return {t.dtype(), t.shape()}; }
-
 namespace internal {
 
 absl::StatusOr<std::vector<engine::Tensor>> SingleOutput(absl::StatusOr<engine::Tensor> t) {

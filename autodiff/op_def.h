@@ -18,18 +18,6 @@
 
 namespace concord::autodiff {
 
-// TensorSpec is what a shape rule knows of a value: its dtype and shape.
-struct TensorSpec {
-  engine::DType dtype = engine::DType::kFloat32;
-  engine::Shape shape;
-  friend bool operator==(const TensorSpec& a, const TensorSpec& b) {
-    return a.dtype == b.dtype && a.shape == b.shape;
-  }
-  std::string ToString() const;
-};
-
-TensorSpec SpecOf(const engine::Tensor& t);
-
 // GradContext is what a gradient rule sees. `inputs` and `outputs` are the forward values (with
 // their ids, so an enclosing tape records the rule's ops against them); they are undefined when
 // the OpDef says it does not save them, but `input_specs`/`output_specs` are always there.

@@ -324,7 +324,7 @@ Value ExpandDims(const Value& x, int64_t axis) {
   if (axis < -(rank + 1) || axis > rank) {
     return Value::Error(absl::InvalidArgumentError(
         absl::StrCat("ExpandDims: axis ", axis, " is out of range [", -(rank + 1), ", ", rank,
-                     "] for ", x.tensor().ShapeString())));
+                     "] for ", x.spec().ToString())));
   }
   std::vector<int64_t> dims = x.shape().ToVector();
   dims.insert(dims.begin() + (axis < 0 ? axis + rank + 1 : axis), 1);
@@ -336,16 +336,16 @@ Value Squeeze(const Value& x, std::vector<int64_t> axes) {
   const int rank = x.shape().rank();
   std::vector<bool> drop(rank, false);
   for (int64_t axis : axes) {
-    absl::StatusOr<int> d = AxisOf("Squeeze", axis, SpecOf(x.tensor()));
+    absl::StatusOr<int> d = AxisOf("Squeeze", axis, x.spec());
     if (!d.ok()) return Value::Error(d.status());
     if (drop[*d]) {
       return Value::Error(absl::InvalidArgumentError(
           absl::StrCat("Squeeze: duplicate axis ", axis, " in axes ", DimsString(axes), " for ",
-                       x.tensor().ShapeString())));
+                       x.spec().ToString())));
     }
     if (x.shape().dim(*d) != 1) {
       return Value::Error(absl::InvalidArgumentError(
-          absl::StrCat("Squeeze: axis ", axis, " of ", x.tensor().ShapeString(), " has size ",
+          absl::StrCat("Squeeze: axis ", axis, " of ", x.spec().ToString(), " has size ",
                        x.shape().dim(*d), ", not 1")));
     }
     drop[*d] = true;
@@ -361,7 +361,7 @@ Value Flatten(const Value& x) {
   if (!x.ok()) return Reshape(x, {});
   if (x.shape().rank() == 0) {
     return Value::Error(absl::InvalidArgumentError(
-        absl::StrCat("Flatten: ", x.tensor().ShapeString(), " has no batch axis (rank 0)")));
+        absl::StrCat("Flatten: ", x.spec().ToString(), " has no batch axis (rank 0)")));
   }
   int64_t rest = 1;
   for (int d = 1; d < x.shape().rank(); ++d) rest *= x.shape().dim(d);
@@ -382,7 +382,7 @@ Value Concat(absl::Span<const Value> xs, int64_t axis) {
 
 std::vector<Value> Split(const Value& x, std::vector<int64_t> sizes, int64_t axis) {
   if (!x.ok()) return std::vector<Value>(std::max<size_t>(sizes.size(), 1), Reshape(x, {}));
-  const TensorSpec spec = SpecOf(x.tensor());
+  const TensorSpec spec = x.spec();
   absl::StatusOr<int> a = AxisOf("Split", axis, spec);
   int64_t total = 0;
   bool valid = a.ok();

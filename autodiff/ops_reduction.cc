@@ -273,7 +273,7 @@ Value SumAll(const Value& x) {
 Value Mean(const Value& x, std::vector<int64_t> axes, bool keepdims) {
   // Checked here so that errors name Mean rather than the Sum it is made of.
   if (x.ok()) {
-    const TensorSpec spec = SpecOf(x.tensor());
+    const TensorSpec spec = x.spec();
     absl::Status status = CheckFloating("Mean", spec);
     absl::StatusOr<std::vector<bool>> mask = ReducedMask("Mean", spec, axes);
     if (status.ok()) status = mask.status();

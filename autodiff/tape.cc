@@ -71,27 +71,27 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
   if (!target.ok()) return Annotate(target.status(), "target");
   if (!engine::IsFloating(target.dtype())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "GradientTape::Gradient: the target is ", target.tensor().ShapeString(),
+        "GradientTape::Gradient: the target is ", target.spec().ToString(),
         "; gradients exist only for float32 and float64 values"));
   }
   for (size_t i = 0; i < sources.size(); ++i) {
     if (!sources[i].ok()) return Annotate(sources[i].status(), absl::StrCat("source ", i));
     if (!engine::IsFloating(sources[i].dtype())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "GradientTape::Gradient: source ", i, " is ", sources[i].tensor().ShapeString(),
+          "GradientTape::Gradient: source ", i, " is ", sources[i].spec().ToString(),
           "; gradients exist only for float32 and float64 values"));
     }
   }
   Value seed = output_gradient;
   if (seed.defined()) {
     if (!seed.ok()) return Annotate(seed.status(), "output gradient");
-    if (!(SpecOf(seed.tensor()) == SpecOf(target.tensor()))) {
+    if (!(seed.spec() == target.spec())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "GradientTape::Gradient: the output gradient is ", seed.tensor().ShapeString(),
-          " but the target is ", target.tensor().ShapeString()));
+          "GradientTape::Gradient: the output gradient is ", seed.spec().ToString(),
+          " but the target is ", target.spec().ToString()));
     }
   } else {
-    seed = Value::Constant(engine::Tensor::OnesLike(target.tensor()));
+    seed = Value::Constant(engine::Tensor::Ones(target.shape(), target.dtype()));
   }
 
   PauseRecording pause(&recording_);
@@ -169,7 +169,7 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
       if (!it->second.ok()) return Annotate(it->second.status(), "accumulating a gradient");
       result.push_back(it->second);
     } else if (unconnected == UnconnectedGradients::kZero) {
-      result.push_back(Value::Constant(engine::Tensor::ZerosLike(s.tensor())));
+      result.push_back(Value::Constant(engine::Tensor::Zeros(s.shape(), s.dtype())));
     } else {
       result.push_back(Value());
     }

@@ -2,9 +2,18 @@
 
 #include <atomic>
 
+#include "absl/base/optimization.h"
+
 #include "absl/strings/str_cat.h"
+#include "autodiff/trace.h"
 
 namespace concord::autodiff {
+
+std::string TensorSpec::ToString() const {
+  return absl::StrCat(engine::DTypeName(dtype), shape.ToString());
+}
+
+TensorSpec SpecOf(const engine::Tensor& t) { return {t.dtype(), t.shape()}; }
 
 namespace internal {
 
@@ -58,6 +67,16 @@ Value Value::FromStatusOr(absl::StatusOr<engine::Tensor> t) {
   return Constant(*std::move(t));
 }
 
+Value Value::Symbolic(TensorSpec spec, int64_t trace, int producer) {
+  auto node = std::make_shared<internal::Node>();
+  node->id = internal::NextValueId();
+  node->symbolic = true;
+  node->spec = std::move(spec);
+  node->trace = trace;
+  node->producer = producer;
+  return Value(std::move(node));
+}
+
 absl::Status Value::status() const {
   if (node_ == nullptr) return absl::FailedPreconditionError("the value is undefined");
   return node_->status;
@@ -65,17 +84,42 @@ absl::Status Value::status() const {
 
 const engine::Tensor& Value::tensor() const {
   CONCORD_CHECK_MSG(ok(), "Value::tensor() of an undefined or failed value; use ToTensor()");
+  if (ABSL_PREDICT_FALSE(node_->symbolic)) {
+    internal::ReportHostRead(*this);
+    // A stand-in so the traced code runs to its end; the trace has already failed.
+    if (!node_->tensor.defined()) {
+      node_->tensor = engine::Tensor::Zeros(node_->spec.shape, node_->spec.dtype);
+    }
+  }
   return node_->tensor;
 }
 
 absl::StatusOr<engine::Tensor> Value::ToTensor() const {
   if (!ok()) return status();
+  if (node_->symbolic) return internal::ReportHostRead(*this);
   return node_->tensor;
+}
+
+TensorSpec Value::spec() const {
+  CONCORD_CHECK_MSG(ok(), "Value::spec() of an undefined or failed value");
+  if (node_->symbolic) return node_->spec;
+  return SpecOf(node_->tensor);
+}
+
+const engine::Shape& Value::shape() const {
+  CONCORD_CHECK_MSG(ok(), "Value::shape() of an undefined or failed value");
+  return node_->symbolic ? node_->spec.shape : node_->tensor.shape();
+}
+
+engine::DType Value::dtype() const {
+  CONCORD_CHECK_MSG(ok(), "Value::dtype() of an undefined or failed value");
+  return node_->symbolic ? node_->spec.dtype : node_->tensor.dtype();
 }
 
 std::string Value::ToString() const {
   if (node_ == nullptr) return "Value<undefined>";
   if (!node_->status.ok()) return absl::StrCat("Value#", node_->id, " error: ", node_->status.ToString());
+  if (node_->symbolic) return absl::StrCat("Value#", node_->id, " traced ", node_->spec.ToString());
   return absl::StrCat("Value#", node_->id, " ", node_->tensor.ToString());
 }
 

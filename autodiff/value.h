@@ -26,14 +26,34 @@
 
 namespace concord::autodiff {
 
+// TensorSpec is what a shape rule knows of a value: its dtype and shape.
+struct TensorSpec {
+  engine::DType dtype = engine::DType::kFloat32;
+  engine::Shape shape;
+  friend bool operator==(const TensorSpec& a, const TensorSpec& b) {
+    return a.dtype == b.dtype && a.shape == b.shape;
+  }
+  friend bool operator!=(const TensorSpec& a, const TensorSpec& b) { return !(a == b); }
+  // ToString: "float32[2, 3]".
+  std::string ToString() const;
+};
+
+TensorSpec SpecOf(const engine::Tensor& t);
+
 namespace internal {
 
 // Node is what a Value shares: one per produced value.
 struct Node {
   int64_t id = 0;
-  engine::Tensor tensor;  // defined when status is OK
+  engine::Tensor tensor;  // defined when status is OK (for a symbolic value: see Value::tensor)
   absl::Status status;
   bool trainable = false;  // a trainable variable: every tape watches it
+  // Symbolic values exist only while a Function traces (Note [Tracing] in autodiff/trace.h):
+  // they have a spec and the trace that made them, never data.
+  bool symbolic = false;
+  TensorSpec spec;                      // set for symbolic values
+  int64_t trace = 0;                    // the serial number of the trace it belongs to
+  int producer = -1;                    // the Primitive that made it, or -1 for a trace input
 };
 
 // NextValueId returns a fresh, process-wide unique id (ids are never reused).
@@ -59,6 +79,9 @@ class Value {
   static Value Error(absl::Status status);
   // FromStatusOr is Constant(*t) or Error(t.status()).
   static Value FromStatusOr(absl::StatusOr<engine::Tensor> t);
+  // Symbolic makes a value with a spec and no data, owned by `trace` (used by the tracer; a user
+  // meets these inside a function that a Function is tracing).
+  static Value Symbolic(TensorSpec spec, int64_t trace, int producer);
 
   bool defined() const { return node_ != nullptr; }
   // ok is true for a defined value without an error.
@@ -66,16 +89,23 @@ class Value {
   // status is the carried error, FailedPrecondition for an undefined value, or OK.
   absl::Status status() const;
 
-  // tensor is the concrete value; CHECKs ok() (use ToTensor at API boundaries).
+  // symbolic is true for a value being traced: it has a spec but no data yet.
+  bool symbolic() const { return node_ != nullptr && node_->symbolic; }
+
+  // tensor is the concrete value; CHECKs ok() (use ToTensor at API boundaries). For a symbolic
+  // value this is a host read: the trace fails with an error naming the op (Note [Tracing]) and
+  // a zero tensor of the right shape stands in so the traced code can run to its end.
   const engine::Tensor& tensor() const;
-  // ToTensor returns the tensor or the carried error.
+  // ToTensor returns the tensor or the carried error; for a symbolic value, the host-read error.
   absl::StatusOr<engine::Tensor> ToTensor() const;
+  // spec is the dtype and shape, for concrete and symbolic values alike; CHECKs ok().
+  TensorSpec spec() const;
 
   int64_t id() const { return node_ ? node_->id : 0; }
   bool trainable() const { return node_ != nullptr && node_->trainable; }
-  // shape / dtype of the tensor; CHECK ok().
-  const engine::Shape& shape() const { return tensor().shape(); }
-  engine::DType dtype() const { return tensor().dtype(); }
+  // shape / dtype of the value (concrete or symbolic); CHECK ok().
+  const engine::Shape& shape() const;
+  engine::DType dtype() const;
 
   // ToString prints "Value#12 " and the tensor, or the error.
   std::string ToString() const;

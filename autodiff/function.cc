@@ -1,0 +1,193 @@
+#include "autodiff/function.h"
+
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "autodiff/dispatch.h"
+#include "autodiff/tape.h"
+#include "autodiff/trace.h"
+
+namespace concord::autodiff {
+namespace {
+
+std::string PlainToString(const PlainArg& arg) {
+  struct Visitor {
+    std::string operator()(bool b) const { return b ? "bool true" : "bool false"; }
+    std::string operator()(int64_t i) const { return absl::StrCat("int64 ", i); }
+    std::string operator()(double d) const { return absl::StrCat("double ", d); }
+    std::string operator()(const std::string& s) const { return absl::StrCat("string \"", s, "\""); }
+  };
+  return std::visit(Visitor{}, arg);
+}
+
+// Key is an unambiguous cache key: doubles by their bits, strings with their length.
+std::string Key(const FunctionSignature& s) {
+  std::string key;
+  for (const TensorSpec& spec : s.inputs) absl::StrAppend(&key, spec.ToString(), ";");
+  for (const PlainArg& arg : s.plain) {
+    absl::StrAppend(&key, arg.index(), ":");
+    if (const double* d = std::get_if<double>(&arg)) {
+      uint64_t bits;
+      std::memcpy(&bits, d, sizeof bits);
+      absl::StrAppend(&key, bits);
+    } else if (const std::string* str = std::get_if<std::string>(&arg)) {
+      absl::StrAppend(&key, str->size(), ":", *str);
+    } else {
+      absl::StrAppend(&key, PlainToString(arg));
+    }
+    absl::StrAppend(&key, ";");
+  }
+  absl::StrAppend(&key, s.training ? "T" : "F");
+  return key;
+}
+
+}  // namespace
+
+std::string FunctionSignature::ToString() const {
+  std::vector<std::string> parts;
+  for (const TensorSpec& s : inputs) parts.push_back(s.ToString());
+  for (const PlainArg& a : plain) parts.push_back(PlainToString(a));
+  parts.push_back(absl::StrCat("training=", training ? "true" : "false"));
+  return absl::StrCat("(", absl::StrJoin(parts, ", "), ")");
+}
+
+std::string FunctionSignature::DescribeChange(const FunctionSignature& before) const {
+  std::vector<std::string> changes;
+  if (inputs.size() != before.inputs.size()) {
+    changes.push_back(absl::StrCat("number of inputs: ", before.inputs.size(), " -> ",
+                                   inputs.size()));
+  } else {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i] != before.inputs[i]) {
+        changes.push_back(absl::StrCat("input ", i, ": ", before.inputs[i].ToString(), " -> ",
+                                       inputs[i].ToString()));
+      }
+    }
+  }
+  if (plain.size() != before.plain.size()) {
+    changes.push_back(absl::StrCat("number of plain arguments: ", before.plain.size(), " -> ",
+                                   plain.size()));
+  } else {
+    for (size_t i = 0; i < plain.size(); ++i) {
+      if (!(plain[i] == before.plain[i])) {
+        changes.push_back(absl::StrCat("plain argument ", i, ": ", PlainToString(before.plain[i]),
+                                       " -> ", PlainToString(plain[i])));
+      }
+    }
+  }
+  if (training != before.training) {
+    changes.push_back(absl::StrCat("training: ", before.training ? "true" : "false", " -> ",
+                                   training ? "true" : "false"));
+  }
+  return changes.empty() ? "nothing" : absl::StrJoin(changes, "; ");
+}
+
+Function::Function(Fn fn, FunctionOptions options)
+    : fn_(std::move(fn)), options_(std::move(options)) {
+  if (!options_.on_warning) {
+    options_.on_warning = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  }
+}
+
+absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature& signature) {
+  if (options_.input_signature.has_value()) {
+    const std::vector<TensorSpec>& fixed = *options_.input_signature;
+    if (fixed.size() != signature.inputs.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("Function '", options_.name, "' takes ",
+                                                     fixed.size(), " inputs by its signature, got ",
+                                                     signature.inputs.size()));
+    }
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      if (fixed[i] != signature.inputs[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Function '", options_.name, "': input ", i, " is ", signature.inputs[i].ToString(),
+            " but the input signature says ", fixed[i].ToString()));
+      }
+    }
+  }
+  const std::string key = Key(signature);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
+
+  const std::string change =
+      signatures_.empty() ? "" : signature.DescribeChange(signatures_.back());
+  if (options_.max_traces >= 0 && trace_count_ >= options_.max_traces) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Function '", options_.name, "' would trace a ", trace_count_ + 1,
+        "th time, more than its maximum of ", options_.max_traces, " (changed: ", change, ")"));
+  }
+  const Fn& fn = fn_;
+  const FunctionSignature& sig = signature;
+  absl::StatusOr<Graph> graph =
+      TraceGraph(options_.name, signature.inputs, [&fn, &sig](absl::Span<const Value> inputs) {
+        return fn(FunctionArgs{inputs, sig.plain, sig.training});
+      });
+  ++trace_count_;
+  signatures_.push_back(signature);
+  if (!graph.ok()) {
+    return absl::Status(graph.status().code(),
+                        absl::StrCat("Function '", options_.name, "' traced for ",
+                                     signature.ToString(), ": ", graph.status().message()));
+  }
+  if (trace_count_ > options_.warn_after_traces) {
+    options_.on_warning(absl::StrCat("warning: Function '", options_.name, "' traced ",
+                                     trace_count_, " times; this trace because ", change,
+                                     ". Fix the input shapes or pass an input_signature."));
+  }
+  auto entry = std::make_unique<Entry>();
+  entry->plan = PlanGraph(*graph);
+  entry->graph = *std::move(graph);
+  const Entry* result = entry.get();
+  cache_.emplace(key, std::move(entry));
+  return result;
+}
+
+absl::StatusOr<const Graph*> Function::GetGraph(const FunctionSignature& signature) {
+  CONCORD_ASSIGN_OR_RETURN(const Entry* entry, Lookup(signature));
+  return &entry->graph;
+}
+
+absl::StatusOr<std::vector<Value>> Function::Call(absl::Span<const Value> inputs,
+                                                  absl::Span<const PlainArg> plain,
+                                                  bool training) {
+  FunctionSignature signature;
+  signature.plain.assign(plain.begin(), plain.end());
+  signature.training = training;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Function '", options_.name, "': input ", i, " is undefined"));
+    }
+    if (!inputs[i].ok()) return inputs[i].status();
+    signature.inputs.push_back(inputs[i].spec());
+  }
+  CONCORD_ASSIGN_OR_RETURN(const Entry* entry, Lookup(signature));
+
+  bool replay = IsTracing();
+  for (const Value& v : inputs) replay = replay || v.symbolic();
+  if (!replay && !IsNoGrad()) {
+    for (GradientTape* tape : internal::ActiveTapes()) {
+      if (tape->ShouldRecord(inputs)) replay = true;
+    }
+  }
+  if (replay) {
+    std::vector<Value> out = ReplayGraph(entry->graph, inputs);
+    for (const Value& v : out) {
+      if (!v.ok()) return v.status();
+    }
+    return out;
+  }
+  std::vector<engine::Tensor> tensors;
+  tensors.reserve(inputs.size());
+  for (const Value& v : inputs) tensors.push_back(v.tensor());
+  CONCORD_ASSIGN_OR_RETURN(std::vector<engine::Tensor> results,
+                           RunGraph(entry->graph, tensors, &entry->plan));
+  std::vector<Value> out;
+  out.reserve(results.size());
+  for (engine::Tensor& t : results) out.push_back(Value::Constant(std::move(t)));
+  return out;
+}
+
+}  // namespace concord::autodiff

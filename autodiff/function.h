@@ -1,0 +1,123 @@
+// Function: a C++ function over Values, traced into a Graph on first use and run by the
+// interpreter afterwards (like tf.function and jax.jit).
+//
+//   Function f([](const FunctionArgs& args) {
+//     return std::vector<Value>{Relu(args.inputs[0]) * 2.0};
+//   }, {.name = "scaled_relu"});
+//   ASSIGN_OR_RETURN(std::vector<Value> y, f({x}));        // traces for x's dtype and shape
+//   ASSIGN_OR_RETURN(y, f({x2}));                          // same signature: no new trace
+//   f.trace_count();                                       // 1
+//
+// Note [Trace cache]
+// A call's signature is the dtype and shape of each tensor input, the plain arguments (bool,
+// integer, double, string) and the training flag. The cache holds one graph per signature; a miss
+// traces (Note [Tracing] in trace.h), counts the trace, and — beyond `warn_after_traces` traces —
+// warns, naming what changed against the previous signature, because a function that retraces on
+// every call is slower than running eagerly. `max_traces` turns further traces into an error, which
+// tests use to pin that something does not retrace. An explicit `input_signature` fixes the
+// tensor part: a call that does not match it is an error naming the input and both specs, instead
+// of a silent retrace.
+//
+// A call runs the cached graph with the interpreter, except when its results must be
+// differentiable or when it is itself being traced: under a recording GradientTape, or inside
+// another trace, the graph is replayed op by op through the dispatcher (ReplayGraph), so the tape
+// records each op, an enclosing trace inlines it, and the numbers are the same kernels' either way.
+#ifndef CONCORD_AUTODIFF_FUNCTION_H_
+#define CONCORD_AUTODIFF_FUNCTION_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "autodiff/graph.h"
+#include "autodiff/interpreter.h"
+#include "autodiff/value.h"
+
+namespace concord::autodiff {
+
+// A plain (non-tensor) argument: part of the signature, passed to the traced function as is.
+using PlainArg = std::variant<bool, int64_t, double, std::string>;
+
+// What the traced function receives.
+struct FunctionArgs {
+  absl::Span<const Value> inputs;  // symbolic while tracing
+  absl::Span<const PlainArg> plain;
+  bool training = false;
+};
+
+// FunctionSignature: the cache key (Note [Trace cache]).
+struct FunctionSignature {
+  std::vector<TensorSpec> inputs;
+  std::vector<PlainArg> plain;
+  bool training = false;
+
+  friend bool operator==(const FunctionSignature& a, const FunctionSignature& b) {
+    return a.inputs == b.inputs && a.plain == b.plain && a.training == b.training;
+  }
+  // ToString: "(float32[2, 3], int64 4, training=false)".
+  std::string ToString() const;
+  // DescribeChange names what differs from `before`: "input 0: float32[2, 3] -> float32[4, 3]".
+  std::string DescribeChange(const FunctionSignature& before) const;
+};
+
+struct FunctionOptions {
+  std::string name = "function";
+  // When set, calls must match these input specs exactly (no retracing on input shapes).
+  std::optional<std::vector<TensorSpec>> input_signature;
+  // Warn on every trace after this many.
+  int warn_after_traces = 5;
+  // Where warnings go; default: one line on stderr.
+  std::function<void(const std::string&)> on_warning;
+  // When >= 0, a trace beyond this many fails with FailedPrecondition (a testing aid).
+  int max_traces = -1;
+};
+
+class Function {
+ public:
+  using Fn = std::function<std::vector<Value>(const FunctionArgs& args)>;
+
+  explicit Function(Fn fn, FunctionOptions options = {});
+
+  // Call runs the function for `inputs`, `plain` and `training`, tracing on a cache miss.
+  absl::StatusOr<std::vector<Value>> Call(absl::Span<const Value> inputs,
+                                          absl::Span<const PlainArg> plain = {},
+                                          bool training = false);
+  absl::StatusOr<std::vector<Value>> operator()(absl::Span<const Value> inputs) {
+    return Call(inputs);
+  }
+  absl::StatusOr<std::vector<Value>> operator()(std::initializer_list<Value> inputs) {
+    return Call(absl::MakeConstSpan(inputs.begin(), inputs.size()));
+  }
+
+  // GetGraph returns the graph for a signature, tracing it if needed (counts as a trace).
+  absl::StatusOr<const Graph*> GetGraph(const FunctionSignature& signature);
+
+  // The number of traces so far, and the signatures traced, in order.
+  int trace_count() const { return trace_count_; }
+  const std::vector<FunctionSignature>& traced_signatures() const { return signatures_; }
+  const std::string& name() const { return options_.name; }
+
+ private:
+  struct Entry {
+    Graph graph;
+    GraphPlan plan;
+  };
+  absl::StatusOr<const Entry*> Lookup(const FunctionSignature& signature);
+
+  Fn fn_;
+  FunctionOptions options_;
+  int trace_count_ = 0;
+  std::vector<FunctionSignature> signatures_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Entry>> cache_;
+};
+
+}  // namespace concord::autodiff
+
+#endif  // CONCORD_AUTODIFF_FUNCTION_H_

@@ -1,0 +1,215 @@
+// Tracing and Function by example: the trace cache, retracing exactly when the signature changes,
+// host reads failing at trace time, gradients through a traced function, and eager == traced.
+#include "autodiff/function.h"
+
+#include <string>
+#include <vector>
+
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "autodiff/trace.h"
+#include "autodiff/value.h"
+#include "engine/tensor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/tensor_matchers.h"
+
+namespace concord::autodiff {
+namespace {
+
+using ::concord::testing::BitwiseEquals;
+using ::concord::testing::IsOk;
+using ::concord::testing::StatusIs;
+using engine::DType;
+using engine::Shape;
+using engine::Tensor;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+Value F32(std::vector<float> values, Shape shape) {
+  return Value::FromStatusOr(Tensor::FromVector<float>(shape, values));
+}
+
+// The seed pitfall: y = x where x > 0, else -2x, written three ways.
+Value WithWhere(const Value& x) { return Where(Greater(x, ScalarLike(x, 0.0)), x, x * -2.0); }
+
+TEST(TraceGraph, RecordsTheOpsInOrderWithDenseIds) {
+  const Value w = F32({1, 2, 3}, Shape({3}));
+  absl::StatusOr<Graph> g =
+      TraceGraph("affine", {TensorSpec{DType::kFloat32, Shape({2, 3})}},
+                 [&](absl::Span<const Value> in) { return std::vector<Value>{Relu(in[0] * w)}; });
+  ASSERT_THAT(g.status(), IsOk());
+  EXPECT_EQ(g->ToText(),
+            "graph affine(%0: float32[2, 3]) {\n"
+            "  %1 = constant float32[3]\n"
+            "  %2 = Mul(%0, %1) : float32[2, 3]\n"
+            "  %3 = Relu(%2) : float32[2, 3]\n"
+            "  return %3\n"
+            "}\n");
+  EXPECT_THAT(g->Verify(), IsOk());
+  EXPECT_THAT(g->ToDot(), AllOf(HasSubstr("digraph \"affine\""), HasSubstr("Relu")));
+}
+
+TEST(TraceGraph, HostReadFailsAtTraceTimeNamingTheOpAndTheAlternatives) {
+  absl::StatusOr<Graph> g = TraceGraph(
+      "branchy", {TensorSpec{DType::kFloat32, Shape({})}}, [](absl::Span<const Value> in) {
+        const Value positive = Greater(in[0], ScalarLike(in[0], 0.0));
+        // A C++ `if` on a traced value: the pitfall the trace must refuse.
+        if (positive.tensor().data<bool>()[0]) return std::vector<Value>{in[0]};
+        return std::vector<Value>{in[0] * -2.0};
+      });
+  EXPECT_THAT(g.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   AllOf(HasSubstr("branchy"), HasSubstr("Greater"),
+                                         HasSubstr("Cond"), HasSubstr("WhileLoop"),
+                                         HasSubstr("Where"))));
+}
+
+TEST(TraceGraph, ATracedValueUsedAfterItsTraceIsAnErrorNotACrash) {
+  Value escaped;
+  ASSERT_THAT(TraceGraph("leaky", {TensorSpec{DType::kFloat32, Shape({2})}},
+                         [&](absl::Span<const Value> in) {
+                           escaped = Exp(in[0]);
+                           return std::vector<Value>{escaped};
+                         })
+                  .status(),
+              IsOk());
+  const Value y = escaped + 1.0;
+  EXPECT_THAT(y.ToTensor().status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("after its trace ended")));
+  EXPECT_THAT(escaped.ToTensor().status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("after its trace ended")));
+}
+
+TEST(Function, WhereGivesTheSameBitsEagerAndTraced) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{WithWhere(a.inputs[0])}; },
+             {.name = "where"});
+  const Value x = F32({-1.5f, 0.f, -0.f, 2.25f, 1e-30f, -3e38f}, Shape({6}));
+  absl::StatusOr<std::vector<Value>> traced = f({x});
+  ASSERT_THAT(traced.status(), IsOk());
+  EXPECT_THAT((*traced)[0].tensor(), BitwiseEquals(WithWhere(x).tensor()));
+}
+
+TEST(Function, RetracesExactlyWhenTheSignatureChanges) {
+  std::vector<std::string> warnings;
+  Function f(
+      [](const FunctionArgs& a) {
+        Value y = Tanh(a.inputs[0]);
+        if (a.training) y = y * 0.5;
+        if (!a.plain.empty()) y = y + static_cast<double>(std::get<int64_t>(a.plain[0]));
+        return std::vector<Value>{y};
+      },
+      {.name = "f",
+       .warn_after_traces = 3,
+       .on_warning = [&](const std::string& w) { warnings.push_back(w); }});
+  const Value a = F32({1, 2}, Shape({2}));
+  const Value b = F32({3, 4}, Shape({2}));
+  const Value c = F32({1, 2, 3}, Shape({3}));
+  ASSERT_THAT(f({a}).status(), IsOk());
+  ASSERT_THAT(f({b}).status(), IsOk());  // same dtype and shape
+  EXPECT_EQ(f.trace_count(), 1);
+  ASSERT_THAT(f({c}).status(), IsOk());  // new shape
+  EXPECT_EQ(f.trace_count(), 2);
+  ASSERT_THAT(f.Call({a}, {}, /*training=*/true).status(), IsOk());  // the training flag
+  EXPECT_EQ(f.trace_count(), 3);
+  const std::vector<PlainArg> one = {int64_t{1}};
+  ASSERT_THAT(f.Call({a}, one).status(), IsOk());  // a plain argument
+  EXPECT_EQ(f.trace_count(), 4);
+  ASSERT_THAT(f.Call({b}, one).status(), IsOk());
+  ASSERT_THAT(f({c}).status(), IsOk());
+  EXPECT_EQ(f.trace_count(), 4);
+  ASSERT_THAT(warnings, SizeIs(1));
+  EXPECT_THAT(warnings[0], AllOf(HasSubstr("traced 4 times"),
+                                 HasSubstr("number of plain arguments: 0 -> 1"),
+                                 HasSubstr("training: true -> false")));
+  // The training flag changes the numbers, so it must be part of the key.
+  absl::StatusOr<std::vector<Value>> inference = f({a});
+  absl::StatusOr<std::vector<Value>> training = f.Call({a}, {}, true);
+  ASSERT_THAT(inference.status(), IsOk());
+  ASSERT_THAT(training.status(), IsOk());
+  EXPECT_THAT((*inference)[0].tensor(), BitwiseEquals(Tanh(a).tensor()));
+  EXPECT_THAT((*training)[0].tensor(), BitwiseEquals((Tanh(a) * 0.5).tensor()));
+}
+
+TEST(Function, MaxTracesPinsThatNothingRetraces) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{Exp(a.inputs[0])}; },
+             {.name = "pinned", .max_traces = 1});
+  ASSERT_THAT(f({F32({1}, Shape({1}))}).status(), IsOk());
+  ASSERT_THAT(f({F32({2}, Shape({1}))}).status(), IsOk());
+  EXPECT_THAT(f({F32({1, 2}, Shape({2}))}).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("pinned"), HasSubstr("maximum of 1"),
+                             HasSubstr("input 0: float32[1] -> float32[2]"))));
+}
+
+TEST(Function, AnInputSignatureRejectsOtherShapesInsteadOfRetracing) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{Exp(a.inputs[0])}; },
+             {.name = "fixed", .input_signature = std::vector<TensorSpec>{
+                                   TensorSpec{DType::kFloat32, Shape({2})}}});
+  EXPECT_THAT(f({F32({1, 2}, Shape({2}))}).status(), IsOk());
+  EXPECT_THAT(f({F32({1, 2, 3}, Shape({3}))}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("fixed"), HasSubstr("float32[3]"),
+                             HasSubstr("float32[2]"))));
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(Function, ATapeInsideTheFunctionTracesTheGradient) {
+  // f(x) = (sum(tanh(x)^2), d/dx): the backward pass becomes part of the graph.
+  const auto step = [](const Value& x) {
+    GradientTape tape;
+    tape.Watch(x);
+    const Value loss = SumAll(Square(Tanh(x)));
+    absl::StatusOr<std::vector<Value>> grads = tape.Gradient(loss, {x});
+    return std::vector<Value>{loss, grads.ok() ? (*grads)[0] : Value::Error(grads.status())};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); }, {.name = "step"});
+  const Value x = F32({-0.5f, 0.25f, 2.f}, Shape({3}));
+  absl::StatusOr<std::vector<Value>> traced = f({x});
+  ASSERT_THAT(traced.status(), IsOk());
+  const std::vector<Value> eager = step(x);
+  EXPECT_THAT((*traced)[0].tensor(), BitwiseEquals(eager[0].tensor()));
+  EXPECT_THAT((*traced)[1].tensor(), BitwiseEquals(eager[1].tensor()));
+}
+
+TEST(Function, AnOuterTapeDifferentiatesThroughACall) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{Sigmoid(a.inputs[0]) * 3.0}; },
+             {.name = "outer"});
+  const Value x = F32({-1, 0.5f}, Shape({2}));
+  GradientTape traced_tape;
+  traced_tape.Watch(x);
+  absl::StatusOr<std::vector<Value>> y = f({x});
+  ASSERT_THAT(y.status(), IsOk());
+  absl::StatusOr<std::vector<Value>> traced_grad = traced_tape.Gradient(SumAll((*y)[0]), {x});
+  GradientTape eager_tape;
+  eager_tape.Watch(x);
+  absl::StatusOr<std::vector<Value>> eager_grad =
+      eager_tape.Gradient(SumAll(Sigmoid(x) * 3.0), {x});
+  ASSERT_THAT(traced_grad.status(), IsOk());
+  ASSERT_THAT(eager_grad.status(), IsOk());
+  EXPECT_THAT((*traced_grad)[0].tensor(), BitwiseEquals((*eager_grad)[0].tensor()));
+}
+
+TEST(Function, OpErrorsInsideTheFunctionNameTheFunctionAndTheOp) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{MatMul(a.inputs[0], a.inputs[0])}; },
+             {.name = "bad"});
+  EXPECT_THAT(f({F32({1, 2, 3, 4, 5, 6}, Shape({2, 3}))}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("bad"), HasSubstr("MatMul"), HasSubstr("float32[2, 3]"))));
+}
+
+TEST(RunGraph, ChecksInputsAgainstTheGraph) {
+  absl::StatusOr<Graph> g = TraceGraph("g", {TensorSpec{DType::kFloat32, Shape({2})}},
+                                       [](absl::Span<const Value> in) {
+                                         return std::vector<Value>{Exp(in[0])};
+                                       });
+  ASSERT_THAT(g.status(), IsOk());
+  EXPECT_THAT(RunGraph(*g, {Tensor::Zeros(Shape({3}))}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("float32[3]"), HasSubstr("float32[2]"))));
+  EXPECT_THAT(RunGraph(*g, {}).status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("takes 1 inputs, got 0")));
+}
+
+}  // namespace
+}  // namespace concord::autodiff
