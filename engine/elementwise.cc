@@ -1,7 +1,8 @@
-// Unary elementwise ops. The transcendental ones run on Eigen packet math with padded tails;
-// see Note [Elementwise determinism] in elementwise_impl.h.
+// Unary elementwise ops. The transcendental ones (and Relu, to be branch-free) run on Eigen
+// packet math with padded tails; see Note [Elementwise determinism] in elementwise_impl.h.
 #include "engine/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -112,17 +113,22 @@ struct SignOp {
   }
 };
 
+// Relu: x <= 0 becomes +0 (so -0 too); NaN compares false and comes back unchanged. Packets for
+// the floating types: the scalar form compiled to a branch that random signs mispredict half the
+// time. Integers use a plain max, which GCC compiles without branches.
 struct ReluOp {
   static constexpr DTypeSet kSet = DTypeSet::kNumeric;
   static constexpr int64_t kCost = 1;
   template <typename T>
-  static constexpr bool kPacket = false;
+  static constexpr bool kPacket = std::is_floating_point_v<T>;
+  template <typename T, typename P = PacketOf<T>>
+  static P Packet(const P& x) {
+    const P zero = ei::pzero(x);
+    return ei::pselect(ei::pcmp_le(x, zero), zero, x);
+  }
   template <typename T>
   static T Scalar(T x) {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (std::isnan(x)) return x;  // NaN propagates.
-    }
-    return x > T{0} ? x : T{0};
+    return std::max(x, T{0});
   }
 };
 

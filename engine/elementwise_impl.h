@@ -15,7 +15,8 @@
 //     BinaryInPlace) calls the SAME inline functor on each element. GCC may vectorise these
 //     loops, but without -ffast-math and with -ffp-contract=off (the build's setting) a
 //     vectorised IEEE operation gives exactly the scalar result, so vectorisation cannot change
-//     bits.
+//     bits. Relu on float32/float64 is written with Eigen packets (pcmp_le, pselect) only to avoid
+//     a branch; a compare and a select are exact, so it is of this kind too.
 //  2. Eigen packet math (pexp, plog, ptanh, plog1p in Exp, Log, Sigmoid, Tanh, Softplus and
 //     Gelu's tanh form). Eigen's own array expressions run whole packets through these and the
 //     ragged tail through std::exp and friends, whose last bits differ, so element i would

@@ -357,24 +357,29 @@ RC_GTEST_PROP(ElementwiseProperty, FastPathsEqualTheGeneralPathBitwise, ()) {
   }
 }
 
+// Every dtype, and every stride pattern of the fast path (each operand full or one element).
 RC_GTEST_PROP(ElementwiseProperty, WhereFastPathEqualsGeneralPathAndReference, ()) {
   const auto [s1, s2] = GenPatternPair();
   const Shape s3 = *rc::gen::element(s1, s2, Shape());
   const Shape sc = *rc::gen::element(s1, s2, s3);
   const Shape sx = *rc::gen::element(s1, s2, s3);
   const Shape sy = *rc::gen::element(s1, s2, s3);
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64, DType::kInt32,
+                                        DType::kInt64, DType::kBool);
   const Tensor cond = *GenTensor(sc, DType::kBool, 0, 1);
-  const Tensor x = *GenTensor(sx, DType::kFloat64, -3.0, 3.0);
-  const Tensor y = *GenTensor(sy, DType::kFloat64, -3.0, 3.0);
+  const Tensor x = *GenTensor(sx, dtype, -3.0, 3.0);
+  const Tensor y = *GenTensor(sy, dtype, -3.0, 3.0);
   const Tensor fast = Where(cond, x, y).value();
   RC_ASSERT(BitwiseEqual(fast, internal::WhereGeneralForTesting(cond, x, y).value()));
   const Shape out = NaiveBroadcastShape(NaiveBroadcastShape(sc, sx), sy);
   RC_ASSERT(fast.shape() == out);
+  const int64_t width = static_cast<int64_t>(DTypeSize(dtype));
+  const auto* fast_bytes = static_cast<const unsigned char*>(fast.raw_data());
   for (int64_t i = 0; i < out.num_elements(); ++i) {
     const bool c = cond.data<bool>()[SourceIndex(sc, out, i)];
-    const double expected =
-        c ? x.data<double>()[SourceIndex(sx, out, i)] : y.data<double>()[SourceIndex(sy, out, i)];
-    RC_ASSERT(fast.data<double>()[i] == expected);
+    const auto* expected = static_cast<const unsigned char*>(c ? x.raw_data() : y.raw_data()) +
+                           SourceIndex(c ? sx : sy, out, i) * width;
+    RC_ASSERT(std::memcmp(fast_bytes + i * width, expected, width) == 0);
   }
 }
 

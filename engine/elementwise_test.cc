@@ -82,6 +82,9 @@ TEST(Relu, ZeroesNegativesAndPropagatesNaN) {
   EXPECT_THAT(Relu(F32({-1.f, -0.f, 0.f, 2.5f, kNanF})),
               BitwiseEquals(F32({0.f, 0.f, 0.f, 2.5f, kNanF})));
   EXPECT_THAT(Relu(I32({-4, 0, 5})), BitwiseEquals(I32({0, 0, 5})));
+  // A NaN keeps its sign and payload (float64 runs two-lane packets and a padded tail).
+  EXPECT_THAT(Relu(F64({-kInf, -0.0, -kNan, 1e-310, kInf})),
+              BitwiseEquals(F64({0.0, 0.0, -kNan, 1e-310, kInf})));
 }
 
 TEST(Exp, KnownValuesAndLimits) {

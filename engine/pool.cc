@@ -4,7 +4,6 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,6 +27,7 @@
 namespace concord::engine {
 namespace {
 
+using internal::Select;
 using internal::Window1D;
 
 std::string Pair(std::array<int64_t, 2> v) { return absl::StrCat("[", v[0], ", ", v[1], "]"); }
@@ -102,22 +102,6 @@ inline bool Replaces(T best, T v) {
 template <typename T>
 inline T TakeMax(T best, T v) {
   return Replaces(best, v) ? v : best;
-}
-
-// Select returns `take ? a : b` through integer masks: GCC turns a ternary on data-dependent
-// conditions back into a branch, which random data mispredicts half the time (4-6x slower).
-template <typename T>
-inline T Select(bool take, T a, T b) {
-  using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
-  static_assert(sizeof(T) == sizeof(U), "float, double or a 32/64-bit integer");
-  const U mask = U(0) - static_cast<U>(take);
-  U ua, ub;
-  std::memcpy(&ua, &a, sizeof(T));
-  std::memcpy(&ub, &b, sizeof(T));
-  const U r = (ua & mask) | (ub & ~mask);
-  T out;
-  std::memcpy(&out, &r, sizeof(T));
-  return out;
 }
 
 // MaxForward writes each window's first maximum to `out` and, with kArgmax, its position
