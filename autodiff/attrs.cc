@@ -1,5 +1,7 @@
 #include "autodiff/attrs.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -25,7 +27,27 @@ std::string Attrs::ToString() const {
   }
   if (ksize != d.ksize) parts.push_back(absl::StrCat("ksize={", absl::StrJoin(ksize, ", "), "}"));
   if (padding != d.padding) parts.push_back(absl::StrCat("padding=", engine::PaddingName(padding)));
+  if (!subgraphs.empty()) parts.push_back(absl::StrCat("subgraphs=", subgraphs.size()));
   return absl::StrJoin(parts, ", ");
+}
+
+namespace {
+
+uint64_t Bits(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits;
+}
+
+}  // namespace
+
+bool operator==(const Attrs& a, const Attrs& b) {
+  return a.axes == b.axes && a.sizes == b.sizes && a.axis == b.axis && a.depth == b.depth &&
+         a.keepdims == b.keepdims && a.transpose_a == b.transpose_a &&
+         a.transpose_b == b.transpose_b && a.approximate == b.approximate &&
+         Bits(a.on) == Bits(b.on) && Bits(a.off) == Bits(b.off) && a.dtype == b.dtype &&
+         a.shape == b.shape && a.strides == b.strides && a.dilations == b.dilations &&
+         a.ksize == b.ksize && a.padding == b.padding && a.custom == b.custom;
 }
 
 }  // namespace concord::autodiff

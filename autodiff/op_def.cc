@@ -33,6 +33,7 @@ const OpDef& GetOpDef(Primitive p) {
     internal::RegisterMovementOps(t);
     internal::RegisterLinalgOps(t);
     internal::RegisterStateOps(t);
+    internal::RegisterControlFlowOps(t);
     return t;
   }();
   return table[static_cast<int>(p)];

@@ -71,6 +71,7 @@ void RegisterReductionOps(OpDef* table);
 void RegisterMovementOps(OpDef* table);
 void RegisterLinalgOps(OpDef* table);
 void RegisterStateOps(OpDef* table);
+void RegisterControlFlowOps(OpDef* table);
 }  // namespace internal
 
 }  // namespace concord::autodiff

@@ -19,7 +19,7 @@ namespace concord::autodiff {
 
 inline constexpr int kVariadic = -1;
 
-// X(name, arity, family). Families: elementwise, reduction, movement, linalg, state.
+// X(name, arity, family). Families: elementwise, reduction, movement, linalg, control, state.
 #define CONCORD_PRIMITIVES(X)               \
   /* elementwise: unary */                  \
   X(Neg, 1, elementwise)                    \
@@ -84,6 +84,10 @@ inline constexpr int kVariadic = -1;
   X(MaxPool2DGrad, 2, linalg)               \
   X(AvgPool2D, 1, linalg)                   \
   X(AvgPool2DGrad, 1, linalg)               \
+  /* control flow over subgraphs */         \
+  X(Cond, kVariadic, control)               \
+  X(While, kVariadic, control)              \
+  X(WhileGrad, kVariadic, control)          \
   /* user-defined gradients */              \
   X(Custom, kVariadic, state)
 
@@ -105,7 +109,7 @@ absl::string_view PrimitiveName(Primitive p);
 // PrimitiveArity returns the number of inputs, or kVariadic.
 int PrimitiveArity(Primitive p);
 
-// PrimitiveFamily returns "elementwise", "reduction", "movement", "linalg" or "state".
+// PrimitiveFamily returns "elementwise", "reduction", "movement", "linalg", "control" or "state".
 absl::string_view PrimitiveFamily(Primitive p);
 
 }  // namespace concord::autodiff

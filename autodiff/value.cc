@@ -85,7 +85,7 @@ absl::Status Value::status() const {
 const engine::Tensor& Value::tensor() const {
   CONCORD_CHECK_MSG(ok(), "Value::tensor() of an undefined or failed value; use ToTensor()");
   if (ABSL_PREDICT_FALSE(node_->symbolic)) {
-    internal::ReportHostRead(*this);
+    internal::ReportHostRead(*this).IgnoreError();  // The trace keeps the error.
     // A stand-in so the traced code runs to its end; the trace has already failed.
     if (!node_->tensor.defined()) {
       node_->tensor = engine::Tensor::Zeros(node_->spec.shape, node_->spec.dtype);
