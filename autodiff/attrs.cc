@@ -47,7 +47,8 @@ bool operator==(const Attrs& a, const Attrs& b) {
          a.transpose_b == b.transpose_b && a.approximate == b.approximate &&
          Bits(a.on) == Bits(b.on) && Bits(a.off) == Bits(b.off) && a.dtype == b.dtype &&
          a.shape == b.shape && a.strides == b.strides && a.dilations == b.dilations &&
-         a.ksize == b.ksize && a.padding == b.padding && a.custom == b.custom;
+         a.ksize == b.ksize && a.padding == b.padding && a.custom == b.custom &&
+         a.subgraphs == b.subgraphs;
 }
 
 }  // namespace concord::autodiff

@@ -49,7 +49,8 @@ struct Attrs {
   std::string ToString() const;
 
   // operator== compares every field: `on` and `off` by their bits (so a NaN attribute equals
-  // itself and -0.0 differs from 0.0, as in the serialized form, graph_io.h), `custom` by identity.
+  // itself and -0.0 differs from 0.0, as in the serialized form, graph_io.h), `custom` and
+  // `subgraphs` by identity.
   friend bool operator==(const Attrs& a, const Attrs& b);
   friend bool operator!=(const Attrs& a, const Attrs& b) { return !(a == b); }
 };
