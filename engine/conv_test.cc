@@ -553,6 +553,35 @@ RC_GTEST_PROP(PoolProperty, MaxPoolAndItsGradientMatchNaiveRouting, ()) {
   }
 }
 
+// Special values so both paths meet NaN windows and -0 gradients (T(0) + -0 is +0).
+Tensor WithSpecials(const Tensor& t) {
+  std::vector<double> v;
+  for (int64_t i = 0; i < t.num_elements(); ++i) v.push_back(t.ElementAsDouble(i));
+  const auto picks = *rc::gen::container<std::vector<size_t>>(
+      *rc::gen::inRange<size_t>(0, 3), rc::gen::inRange<size_t>(0, v.size()));
+  for (size_t k = 0; k < picks.size(); ++k) {
+    v[picks[k]] = k % 2 == 0 ? -0.0 : std::numeric_limits<double>::quiet_NaN();
+  }
+  return FromDoubles(t.shape(), v, t.dtype());
+}
+
+// The fused kernel for non-overlapping windows (stride >= ksize) against the argmax-then-gather
+// path; GenPoolCase draws overlapping cases too, which must take the general path either way.
+RC_GTEST_PROP(PoolProperty, MaxPoolGradFastPathEqualsGeneralPath, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  PoolCase c = *GenPoolCase(dtype);
+  c.x = WithSpecials(c.x);
+  const Shape out = MaxPool2D(c.x, c.ksize, c.strides, c.padding).value().shape();
+  const Tensor g = WithSpecials(*GenTensor(out, dtype, -1, 1));
+  for (int threads : {1, 2}) {
+    ScopedNumThreads scoped(threads);
+    const Tensor fast = MaxPool2DGrad(c.x, g, c.ksize, c.strides, c.padding).value();
+    const Tensor general =
+        internal::MaxPool2DGradGeneralForTesting(c.x, g, c.ksize, c.strides, c.padding).value();
+    RC_ASSERT(::testing::Value(fast, BitwiseEquals(general)));
+  }
+}
+
 RC_GTEST_PROP(PoolProperty, AvgPoolMatchesNaiveAveragingAndItsGradientIsTheAdjoint, ()) {
   const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
   const PoolCase c = *GenPoolCase(dtype);

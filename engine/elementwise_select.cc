@@ -32,11 +32,12 @@ enum class Path { kFastest, kGeneral };
 // SelectRun writes o[i] = c[i] ? x[i] : y[i] for i in [0, n), where an operand whose flag is false
 // is one element read at index 0. One loop per stride pattern, with the select done through
 // integer masks, so GCC vectorizes it; the general walk calls the same Select per element.
-template <bool kFullC, bool kFullX, bool kFullY, typename T>
-void SelectRun(const bool* __restrict c, const T* __restrict x, const T* __restrict y,
-               T* __restrict o, int64_t n) {
+// GCC does not vectorize loads of `bool`, so bools are read and written as their bytes (0 or 1).
+template <bool kFullC, bool kFullX, bool kFullY, typename S>
+void SelectRun(const uint8_t* __restrict c, const S* __restrict x, const S* __restrict y,
+               S* __restrict o, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    o[i] = internal::Select(c[kFullC ? i : 0], x[kFullX ? i : 0], y[kFullY ? i : 0]);
+    o[i] = internal::Select(c[kFullC ? i : 0] != 0, x[kFullX ? i : 0], y[kFullY ? i : 0]);
   }
 }
 
@@ -57,10 +58,11 @@ void RunWhere(const Tensor& cond, const Tensor& x, const Tensor& y, Tensor& out,
     const int mask = (nc == n ? 4 : 0) | (nx == n ? 2 : 0) | (ny == n ? 1 : 0);
     internal::ForRange(n, 1, [=](int64_t begin, int64_t end) {
       const int64_t len = end - begin;
-      const bool* c = pc + (nc == n ? begin : 0);
-      const T* a = px + (nx == n ? begin : 0);
-      const T* b = py + (ny == n ? begin : 0);
-      T* o = po + begin;
+      using S = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
+      const auto* c = reinterpret_cast<const uint8_t*>(pc + (nc == n ? begin : 0));
+      const auto* a = reinterpret_cast<const S*>(px + (nx == n ? begin : 0));
+      const auto* b = reinterpret_cast<const S*>(py + (ny == n ? begin : 0));
+      auto* o = reinterpret_cast<S*>(po + begin);
       switch (mask) {
         case 0:
           return SelectRun<false, false, false>(c, a, b, o, len);

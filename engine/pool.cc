@@ -21,8 +21,11 @@
 // stays), AvgPool sums in that order and divides by the count of valid elements.
 // The gradients are gathers, not scatters: each input row (n, ih) belongs to one range, and each
 // input element sums the contributions of the windows covering it in ascending (oh, ow) order.
-// Nothing depends on how ParallelFor splits the rows, so results are bitwise identical across
-// runs and thread counts.
+// When no two windows overlap (stride >= ksize, as in the usual 2x2 stride-2 pooling),
+// MaxPool2DGrad instead runs one fused kernel by window rows: each input element then receives
+// at most one window's gradient, which is written directly with the bits the gather would give
+// (MaxGradDisjoint). Nothing depends on how ParallelFor splits the rows, so results are bitwise
+// identical across runs and thread counts.
 
 namespace concord::engine {
 namespace {
@@ -175,6 +178,86 @@ void MaxBackward(const PoolGeometry& g, const int64_t* argmax, const T* grad, T*
   });
 }
 
+// Disjoint reports whether no two windows share an input element (stride >= taps on both axes).
+// Then MaxPool2DGrad needs no gather: see MaxGradDisjoint.
+bool Disjoint(const PoolGeometry& g) {
+  return g.h.stride >= g.h.taps && g.w.stride >= g.w.taps &&
+         g.h.taps * g.w.taps <= INT32_MAX;  // Tap numbers fit int32.
+}
+
+// Covers1D: along this axis the windows tile [0, in) exactly (each position in exactly one).
+bool Covers1D(const internal::Window1D& a) {
+  return a.stride == a.taps && a.pad_before == 0 && a.out * a.stride >= a.in;
+}
+
+// MaxGradDisjoint is MaxForward<T, true> followed by MaxBackward, fused, for Disjoint windows.
+// Each input element lies in at most one window, so MaxBackward's sum is +0 plus that window's
+// gradient if the element is the window's first maximum, else +0 (the extra +0 terms change no
+// bit, as there). This writes T(0) + grad or +0 directly, from each window's first maximum
+// found in the same order with the same Replaces rule, so the bits are MaxBackward's. Tap numbers
+// (row-major within the window) are kept in an integer as wide as T, so the per-channel loops
+// vectorize.
+template <typename T>
+void MaxGradDisjoint(const PoolGeometry& g, const T* input, const T* grad, T* input_grad) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  const int64_t c = g.channels, row_size = g.w.in * c, image_size = g.h.in * row_size;
+  const bool covered = Covers1D(g.h) && Covers1D(g.w);
+  ParallelFor(
+      g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1, [&](int64_t begin, int64_t end) {
+        std::vector<T> best_buffer(static_cast<size_t>(c));
+        std::vector<I> where_buffer(static_cast<size_t>(c));
+        T* __restrict best = best_buffer.data();
+        I* __restrict where = where_buffer.data();
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t n = r / g.h.out, oh = r % g.h.out;
+          const T* image = input + n * image_size;
+          T* image_grad = input_grad + n * image_size;
+          if (!covered) {
+            // The rows between this window row's start and the next one's belong to this range;
+            // zero them, then write the windows over them.
+            const int64_t b0 = oh == 0 ? 0 : std::clamp<int64_t>(g.h.start(oh), 0, g.h.in);
+            const int64_t b1 =
+                oh == g.h.out - 1 ? g.h.in : std::clamp<int64_t>(g.h.start(oh + 1), 0, g.h.in);
+            std::fill(image_grad + b0 * row_size, image_grad + b1 * row_size, T(0));
+          }
+          int64_t h0, h1;
+          PoolGeometry::Valid(g.h, oh, h0, h1);
+          for (int64_t ow = 0; ow < g.w.out; ++ow) {
+            int64_t w0, w1;
+            PoolGeometry::Valid(g.w, ow, w0, w1);
+            CONCORD_DCHECK(h0 < h1 && w0 < w1);
+            const T* __restrict first = image + (h0 * g.w.in + w0) * c;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              best[ch] = first[ch];
+              where[ch] = 0;
+            }
+            I tap = 0;
+            for (int64_t ih = h0; ih < h1; ++ih) {
+              for (int64_t iw = w0; iw < w1; ++iw, ++tap) {
+                if (tap == 0) continue;
+                const T* __restrict v = image + (ih * g.w.in + iw) * c;
+                for (int64_t ch = 0; ch < c; ++ch) {
+                  const bool replace = Replaces(best[ch], v[ch]);
+                  best[ch] = Select(replace, v[ch], best[ch]);
+                  where[ch] = Select(replace, tap, where[ch]);
+                }
+              }
+            }
+            const T* __restrict src = grad + (r * g.w.out + ow) * c;
+            tap = 0;
+            for (int64_t ih = h0; ih < h1; ++ih) {
+              for (int64_t iw = w0; iw < w1; ++iw, ++tap) {
+                T* __restrict dst = image_grad + (ih * g.w.in + iw) * c;
+                for (int64_t ch = 0; ch < c; ++ch) {
+                  dst[ch] = Select(where[ch] == tap, T(0) + src[ch], T(0));
+                }
+              }
+            }
+          }
+        }
+      });
+}
+
 template <typename T>
 void AvgForward(const PoolGeometry& g, const T* input, T* out) {
   const int64_t c = g.channels, image_size = g.h.in * g.w.in * c;
@@ -229,6 +312,38 @@ void AvgBackward(const PoolGeometry& g, const T* grad, T* input_grad) {
   });
 }
 
+enum class MaxGradPath { kFastest, kGeneral };
+
+absl::StatusOr<Tensor> MaxPool2DGradImpl(const Tensor& input, const Tensor& output_grad,
+                                         std::array<int64_t, 2> ksize,
+                                         std::array<int64_t, 2> strides, Padding padding,
+                                         MaxGradPath path) {
+  constexpr absl::string_view kOp = "MaxPool2DGrad";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, output_grad, "output_grad"));
+  const PoolCall call{
+      kOp, absl::StrCat("input ", input.ShapeString(), ", output_grad ", output_grad.ShapeString()),
+      ksize, strides, padding};
+  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, input));
+  if (output_grad.dtype() != input.dtype()) return call.Error("dtype mismatch");
+  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input.shape()));
+  CONCORD_RETURN_IF_ERROR(CheckGradShape(call, g, output_grad));
+  Tensor input_grad = Tensor::Empty(input.shape(), input.dtype());
+  if (input_grad.num_elements() == 0) return input_grad;
+  DispatchFloating(input.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (path == MaxGradPath::kFastest && Disjoint(g)) {
+      MaxGradDisjoint<T>(g, input.data<T>(), output_grad.data<T>(), input_grad.mutable_data<T>());
+      return;
+    }
+    Tensor pooled = Tensor::Empty(g.output_shape(), input.dtype());
+    std::vector<int64_t> argmax(static_cast<size_t>(pooled.num_elements()));
+    MaxForward<T, true>(g, input.data<T>(), pooled.mutable_data<T>(), argmax.data());
+    MaxBackward<T>(g, argmax.data(), output_grad.data<T>(), input_grad.mutable_data<T>());
+  });
+  return input_grad;
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> MaxPool2D(const Tensor& input, std::array<int64_t, 2> ksize,
@@ -250,27 +365,20 @@ absl::StatusOr<Tensor> MaxPool2D(const Tensor& input, std::array<int64_t, 2> ksi
 absl::StatusOr<Tensor> MaxPool2DGrad(const Tensor& input, const Tensor& output_grad,
                                      std::array<int64_t, 2> ksize, std::array<int64_t, 2> strides,
                                      Padding padding) {
-  constexpr absl::string_view kOp = "MaxPool2DGrad";
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, output_grad, "output_grad"));
-  const PoolCall call{
-      kOp, absl::StrCat("input ", input.ShapeString(), ", output_grad ", output_grad.ShapeString()),
-      ksize, strides, padding};
-  CONCORD_RETURN_IF_ERROR(CheckFloatingInput(call, input));
-  if (output_grad.dtype() != input.dtype()) return call.Error("dtype mismatch");
-  CONCORD_ASSIGN_OR_RETURN(const PoolGeometry g, MakePoolGeometry(call, input.shape()));
-  CONCORD_RETURN_IF_ERROR(CheckGradShape(call, g, output_grad));
-  Tensor input_grad = Tensor::Empty(input.shape(), input.dtype());
-  if (input_grad.num_elements() == 0) return input_grad;
-  DispatchFloating(input.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Tensor pooled = Tensor::Empty(g.output_shape(), input.dtype());
-    std::vector<int64_t> argmax(static_cast<size_t>(pooled.num_elements()));
-    MaxForward<T, true>(g, input.data<T>(), pooled.mutable_data<T>(), argmax.data());
-    MaxBackward<T>(g, argmax.data(), output_grad.data<T>(), input_grad.mutable_data<T>());
-  });
-  return input_grad;
+  return MaxPool2DGradImpl(input, output_grad, ksize, strides, padding, MaxGradPath::kFastest);
 }
+
+namespace internal {
+
+absl::StatusOr<Tensor> MaxPool2DGradGeneralForTesting(const Tensor& input,
+                                                      const Tensor& output_grad,
+                                                      std::array<int64_t, 2> ksize,
+                                                      std::array<int64_t, 2> strides,
+                                                      Padding padding) {
+  return MaxPool2DGradImpl(input, output_grad, ksize, strides, padding, MaxGradPath::kGeneral);
+}
+
+}  // namespace internal
 
 absl::StatusOr<Tensor> AvgPool2D(const Tensor& input, std::array<int64_t, 2> ksize,
                                  std::array<int64_t, 2> strides, Padding padding) {

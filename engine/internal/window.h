@@ -8,6 +8,7 @@
 #define CONCORD_ENGINE_INTERNAL_WINDOW_H_
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "engine/conv.h"
@@ -68,6 +69,14 @@ inline void OutputsCovering(const Window1D& w, int64_t i, int64_t& first, int64_
 // with small shapes, and returns the previous value.
 int64_t ConvColumnBudget();
 int64_t SetConvColumnBudgetForTesting(int64_t elements);
+
+// MaxPool2DGradGeneralForTesting is MaxPool2DGrad through the general path only (argmax, then a
+// gather), skipping the fused kernel for non-overlapping windows.
+absl::StatusOr<Tensor> MaxPool2DGradGeneralForTesting(const Tensor& input,
+                                                      const Tensor& output_grad,
+                                                      std::array<int64_t, 2> ksize,
+                                                      std::array<int64_t, 2> strides,
+                                                      Padding padding);
 
 }  // namespace concord::engine::internal
 
