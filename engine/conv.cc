@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -162,39 +163,85 @@ int64_t ImagesPerChunk(const ConvGeometry& g) {
   return std::max<int64_t>(std::min(images, g.batch), 1);
 }
 
+// CopyRun and ZeroRun move short runs inline: im2col's runs are often a few elements (one tap
+// of a 1-channel input is one float), where a libc memmove call per run cost more than the copy.
+// conv's copts keep GCC from turning these loops back into calls
+// (-fno-tree-loop-distribute-patterns); long runs call memcpy explicitly.
+constexpr int64_t kLongRun = 64;
+
+template <typename T>
+inline void CopyRun(const T* __restrict src, int64_t n, T* __restrict dst) {
+  if (n >= kLongRun) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+  } else if (n >= 4) {
+    // Whole groups of four, then the last four again (overlapping; the values are the same).
+    for (int64_t i = 0; i + 4 <= n; i += 4) std::memcpy(dst + i, src + i, 4 * sizeof(T));
+    std::memcpy(dst + n - 4, src + n - 4, 4 * sizeof(T));
+  } else if (n >= 2) {
+    std::memcpy(dst, src, 2 * sizeof(T));
+    std::memcpy(dst + n - 2, src + n - 2, 2 * sizeof(T));
+  } else if (n == 1) {
+    dst[0] = src[0];
+  }
+}
+
+template <typename T>
+inline void ZeroRun(T* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = T(0);
+}
+
 // Im2Col fills col [count, patch] with the patches of output pixels [first, first + count) of the
-// flattened (n, oh, ow) range.
+// flattened (n, oh, ow) range. Without dilation along w, the valid taps of one filter row are
+// adjacent in both the input (NHWC) and the column row, so each filter row is one copy between
+// two runs of zeros.
 template <typename T>
 void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count, T* col) {
-  const int64_t c = g.in_c, k = g.patch();
+  const int64_t c = g.in_c, k = g.patch(), row = g.w.taps * c;
   const int64_t image_size = g.h.in * g.w.in * c, per_image = g.rows_per_image();
-  ParallelFor(count, k + 1, [&](int64_t begin, int64_t end) {
-    const int64_t pixel = first + begin;
-    int64_t n = pixel / per_image, oh = pixel % per_image / g.w.out, ow = pixel % g.w.out;
-    T* dst = col + begin * k;
-    for (int64_t i = begin; i < end; ++i) {
-      const T* image = input + n * image_size;
-      for (int64_t kh = 0; kh < g.h.taps; ++kh) {
-        const int64_t ih = g.h.start(oh) + kh * g.h.dilation;
-        for (int64_t kw = 0; kw < g.w.taps; ++kw, dst += c) {
-          const int64_t iw = g.w.start(ow) + kw * g.w.dilation;
-          if (ih < 0 || ih >= g.h.in || iw < 0 || iw >= g.w.in) {
-            std::fill(dst, dst + c, T(0));
-          } else {
-            const T* src = image + (ih * g.w.in + iw) * c;
-            std::copy(src, src + c, dst);
+  ParallelFor(
+      count, k + 1,
+      [&g, input, first, col, c, k, row, image_size, per_image](int64_t begin, int64_t end) {
+        const Window1D h = g.h, w = g.w;  // Locals: the stores to col cannot change them.
+        const int64_t pixel = first + begin;
+        int64_t n = pixel / per_image, oh = pixel % per_image / w.out, ow = pixel % w.out;
+        T* dst = col + begin * k;
+        for (int64_t i = begin; i < end; ++i) {
+          const T* image = input + n * image_size;
+          const int64_t w_start = w.start(ow);
+          // Valid taps [kw0, kw1) along w when the dilation is 1.
+          const int64_t kw0 = std::min(std::max<int64_t>(-w_start, 0), w.taps);
+          const int64_t kw1 = std::max(std::min(w.in - w_start, w.taps), kw0);
+          for (int64_t kh = 0; kh < h.taps; ++kh, dst += row) {
+            const int64_t ih = h.start(oh) + kh * h.dilation;
+            if (ih < 0 || ih >= h.in) {
+              ZeroRun(dst, row);
+              continue;
+            }
+            const T* src_row = image + ih * w.in * c;
+            if (w.dilation == 1) {
+              ZeroRun(dst, kw0 * c);
+              CopyRun(src_row + (w_start + kw0) * c, (kw1 - kw0) * c, dst + kw0 * c);
+              ZeroRun(dst + kw1 * c, (w.taps - kw1) * c);
+              continue;
+            }
+            for (int64_t kw = 0; kw < w.taps; ++kw) {
+              const int64_t iw = w_start + kw * w.dilation;
+              if (iw < 0 || iw >= w.in) {
+                ZeroRun(dst + kw * c, c);
+              } else {
+                CopyRun(src_row + iw * c, c, dst + kw * c);
+              }
+            }
+          }
+          if (++ow == w.out) {
+            ow = 0;
+            if (++oh == h.out) {
+              oh = 0;
+              ++n;
+            }
           }
         }
-      }
-      if (++ow == g.w.out) {
-        ow = 0;
-        if (++oh == g.h.out) {
-          oh = 0;
-          ++n;
-        }
-      }
-    }
-  });
+      });
 }
 
 // Col2Im sets images [first, first + images) of `input_grad` to the sums of the column-gradient

@@ -182,7 +182,7 @@ void MaxBackward(const PoolGeometry& g, const int64_t* argmax, const T* grad, T*
 // Then MaxPool2DGrad needs no gather: see MaxGradDisjoint.
 bool Disjoint(const PoolGeometry& g) {
   return g.h.stride >= g.h.taps && g.w.stride >= g.w.taps &&
-         g.h.taps * g.w.taps <= INT32_MAX;  // Tap numbers fit int32.
+         g.h.taps * g.w.taps <= INT32_MAX;  // MaxGradWindow's tap numbers fit int32.
 }
 
 // Covers1D: along this axis the windows tile [0, in) exactly (each position in exactly one).
@@ -190,72 +190,90 @@ bool Covers1D(const internal::Window1D& a) {
   return a.stride == a.taps && a.pad_before == 0 && a.out * a.stride >= a.in;
 }
 
+// MaxGradWindow handles kC channels of one window for MaxGradDisjoint: `in` and `out` point at
+// the window's first element (channel ch0) in the input and the input gradient, `src` at the
+// window's output gradient; pixels are `c` elements apart and rows `row_stride`. It finds each
+// channel's first maximum in (row, column) order with Replaces, remembering its tap number, then
+// writes T(0) + gradient at that tap and +0 at the others. kC is a compile-time count so that
+// `best` and `where` stay in vector registers.
+template <int kC, typename T>
+inline void MaxGradWindow(const T* __restrict in, const T* __restrict src, int64_t rows,
+                          int64_t cols, int64_t c, int64_t row_stride, T* __restrict out) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // As wide as T.
+  T best[kC];
+  I where[kC];
+  for (int ch = 0; ch < kC; ++ch) {
+    best[ch] = in[ch];
+    where[ch] = 0;
+  }
+  I tap = 0;
+  for (int64_t ih = 0; ih < rows; ++ih) {
+    for (int64_t iw = 0; iw < cols; ++iw, ++tap) {
+      if (tap == 0) continue;
+      const T* v = in + ih * row_stride + iw * c;
+      for (int ch = 0; ch < kC; ++ch) {
+        const bool replace = Replaces(best[ch], v[ch]);
+        best[ch] = Select(replace, v[ch], best[ch]);
+        where[ch] = Select(replace, tap, where[ch]);
+      }
+    }
+  }
+  T grad[kC];
+  for (int ch = 0; ch < kC; ++ch) grad[ch] = T(0) + src[ch];
+  tap = 0;
+  for (int64_t ih = 0; ih < rows; ++ih) {
+    for (int64_t iw = 0; iw < cols; ++iw, ++tap) {
+      T* dst = out + ih * row_stride + iw * c;
+      for (int ch = 0; ch < kC; ++ch) dst[ch] = Select(where[ch] == tap, grad[ch], T(0));
+    }
+  }
+}
+
 // MaxGradDisjoint is MaxForward<T, true> followed by MaxBackward, fused, for Disjoint windows.
 // Each input element lies in at most one window, so MaxBackward's sum is +0 plus that window's
 // gradient if the element is the window's first maximum, else +0 (the extra +0 terms change no
-// bit, as there). This writes T(0) + grad or +0 directly, from each window's first maximum
-// found in the same order with the same Replaces rule, so the bits are MaxBackward's. Tap numbers
-// (row-major within the window) are kept in an integer as wide as T, so the per-channel loops
-// vectorize.
+// bit, as there). This writes T(0) + gradient or +0 directly, from each window's first maximum
+// found in the same order with the same Replaces rule, so the bits are MaxBackward's.
 template <typename T>
 void MaxGradDisjoint(const PoolGeometry& g, const T* input, const T* grad, T* input_grad) {
-  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int kChunk = 8;  // Channels per MaxGradWindow call; the rest one at a time.
   const int64_t c = g.channels, row_size = g.w.in * c, image_size = g.h.in * row_size;
   const bool covered = Covers1D(g.h) && Covers1D(g.w);
-  ParallelFor(
-      g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1, [&](int64_t begin, int64_t end) {
-        std::vector<T> best_buffer(static_cast<size_t>(c));
-        std::vector<I> where_buffer(static_cast<size_t>(c));
-        T* __restrict best = best_buffer.data();
-        I* __restrict where = where_buffer.data();
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t n = r / g.h.out, oh = r % g.h.out;
-          const T* image = input + n * image_size;
-          T* image_grad = input_grad + n * image_size;
-          if (!covered) {
-            // The rows between this window row's start and the next one's belong to this range;
-            // zero them, then write the windows over them.
-            const int64_t b0 = oh == 0 ? 0 : std::clamp<int64_t>(g.h.start(oh), 0, g.h.in);
-            const int64_t b1 =
-                oh == g.h.out - 1 ? g.h.in : std::clamp<int64_t>(g.h.start(oh + 1), 0, g.h.in);
-            std::fill(image_grad + b0 * row_size, image_grad + b1 * row_size, T(0));
-          }
-          int64_t h0, h1;
-          PoolGeometry::Valid(g.h, oh, h0, h1);
-          for (int64_t ow = 0; ow < g.w.out; ++ow) {
-            int64_t w0, w1;
-            PoolGeometry::Valid(g.w, ow, w0, w1);
-            CONCORD_DCHECK(h0 < h1 && w0 < w1);
-            const T* __restrict first = image + (h0 * g.w.in + w0) * c;
-            for (int64_t ch = 0; ch < c; ++ch) {
-              best[ch] = first[ch];
-              where[ch] = 0;
-            }
-            I tap = 0;
-            for (int64_t ih = h0; ih < h1; ++ih) {
-              for (int64_t iw = w0; iw < w1; ++iw, ++tap) {
-                if (tap == 0) continue;
-                const T* __restrict v = image + (ih * g.w.in + iw) * c;
-                for (int64_t ch = 0; ch < c; ++ch) {
-                  const bool replace = Replaces(best[ch], v[ch]);
-                  best[ch] = Select(replace, v[ch], best[ch]);
-                  where[ch] = Select(replace, tap, where[ch]);
+  ParallelFor(g.batch * g.h.out, g.w.out * g.h.taps * g.w.taps * c + 1,
+              [&](int64_t begin, int64_t end) {
+                const internal::Window1D h = g.h, w = g.w;
+                for (int64_t r = begin; r < end; ++r) {
+                  const int64_t n = r / h.out, oh = r % h.out;
+                  const T* image = input + n * image_size;
+                  T* image_grad = input_grad + n * image_size;
+                  if (!covered) {
+                    // The rows between this window row's start and the next one's belong to this
+                    // range; zero them, then write the windows over them.
+                    const int64_t b0 = oh == 0 ? 0 : std::clamp<int64_t>(h.start(oh), 0, h.in);
+                    const int64_t b1 =
+                        oh == h.out - 1 ? h.in : std::clamp<int64_t>(h.start(oh + 1), 0, h.in);
+                    std::fill(image_grad + b0 * row_size, image_grad + b1 * row_size, T(0));
+                  }
+                  int64_t h0, h1;
+                  PoolGeometry::Valid(h, oh, h0, h1);
+                  for (int64_t ow = 0; ow < w.out; ++ow) {
+                    int64_t w0, w1;
+                    PoolGeometry::Valid(w, ow, w0, w1);
+                    CONCORD_DCHECK(h0 < h1 && w0 < w1);
+                    const int64_t at = (h0 * w.in + w0) * c;
+                    const T* src = grad + (r * w.out + ow) * c;
+                    int64_t ch = 0;
+                    for (; ch + kChunk <= c; ch += kChunk) {
+                      MaxGradWindow<kChunk>(image + at + ch, src + ch, h1 - h0, w1 - w0, c,
+                                            row_size, image_grad + at + ch);
+                    }
+                    for (; ch < c; ++ch) {
+                      MaxGradWindow<1>(image + at + ch, src + ch, h1 - h0, w1 - w0, c, row_size,
+                                       image_grad + at + ch);
+                    }
+                  }
                 }
-              }
-            }
-            const T* __restrict src = grad + (r * g.w.out + ow) * c;
-            tap = 0;
-            for (int64_t ih = h0; ih < h1; ++ih) {
-              for (int64_t iw = w0; iw < w1; ++iw, ++tap) {
-                T* __restrict dst = image_grad + (ih * g.w.in + iw) * c;
-                for (int64_t ch = 0; ch < c; ++ch) {
-                  dst[ch] = Select(where[ch] == tap, T(0) + src[ch], T(0));
-                }
-              }
-            }
-          }
-        }
-      });
+              });
 }
 
 template <typename T>
