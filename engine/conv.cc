@@ -190,58 +190,73 @@ inline void ZeroRun(T* __restrict dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = T(0);
 }
 
+// AddRun: dst[i] += src[i] for i in [0, n).
+template <typename T>
+inline void AddRun(const T* __restrict src, int64_t n, T* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
 // Im2Col fills col [count, patch] with the patches of output pixels [first, first + count) of the
-// flattened (n, oh, ow) range. Without dilation along w, the valid taps of one filter row are
-// adjacent in both the input (NHWC) and the column row, so each filter row is one copy between
-// two runs of zeros.
+// flattened (n, oh, ow) range, a run of pixels of one output row at a time, filter row by filter
+// row. Without dilation along w, the valid taps of one filter row are adjacent in both the input
+// (NHWC) and the column row, so each is one copy between two runs of zeros.
 template <typename T>
 void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count, T* col) {
-  const int64_t c = g.in_c, k = g.patch(), row = g.w.taps * c;
-  const int64_t image_size = g.h.in * g.w.in * c, per_image = g.rows_per_image();
-  ParallelFor(
-      count, k + 1,
-      [&g, input, first, col, c, k, row, image_size, per_image](int64_t begin, int64_t end) {
-        const Window1D h = g.h, w = g.w;  // Locals: the stores to col cannot change them.
-        const int64_t pixel = first + begin;
-        int64_t n = pixel / per_image, oh = pixel % per_image / w.out, ow = pixel % w.out;
-        T* dst = col + begin * k;
-        for (int64_t i = begin; i < end; ++i) {
-          const T* image = input + n * image_size;
-          const int64_t w_start = w.start(ow);
-          // Valid taps [kw0, kw1) along w when the dilation is 1.
-          const int64_t kw0 = std::min(std::max<int64_t>(-w_start, 0), w.taps);
-          const int64_t kw1 = std::max(std::min(w.in - w_start, w.taps), kw0);
-          for (int64_t kh = 0; kh < h.taps; ++kh, dst += row) {
-            const int64_t ih = h.start(oh) + kh * h.dilation;
-            if (ih < 0 || ih >= h.in) {
-              ZeroRun(dst, row);
-              continue;
-            }
-            const T* src_row = image + ih * w.in * c;
-            if (w.dilation == 1) {
-              ZeroRun(dst, kw0 * c);
-              CopyRun(src_row + (w_start + kw0) * c, (kw1 - kw0) * c, dst + kw0 * c);
-              ZeroRun(dst + kw1 * c, (w.taps - kw1) * c);
-              continue;
-            }
-            for (int64_t kw = 0; kw < w.taps; ++kw) {
-              const int64_t iw = w_start + kw * w.dilation;
-              if (iw < 0 || iw >= w.in) {
-                ZeroRun(dst + kw * c, c);
-              } else {
-                CopyRun(src_row + iw * c, c, dst + kw * c);
-              }
-            }
+  const int64_t c = g.in_c, k = g.patch();
+  ParallelFor(count, k + 1, [&g, input, first, col, c, k](int64_t begin, int64_t end) {
+    const Window1D h = g.h, w = g.w;  // Locals: the stores to col cannot change them.
+    const int64_t row = w.taps * c, per_image = h.out * w.out, image_size = h.in * w.in * c;
+    const int64_t pixel = first + begin;
+    int64_t n = pixel / per_image, oh = pixel % per_image / w.out, ow = pixel % w.out;
+    T* dst = col + begin * k;
+    for (int64_t i = begin; i < end;) {
+      const int64_t run = std::min(end - i, w.out - ow);  // Pixels (n, oh, ow .. ow + run - 1).
+      const T* image = input + n * image_size;
+      for (int64_t kh = 0; kh < h.taps; ++kh) {
+        const int64_t ih = h.start(oh) + kh * h.dilation;
+        T* d = dst + kh * row;
+        if (ih < 0 || ih >= h.in) {
+          for (int64_t p = 0; p < run; ++p) ZeroRun(d + p * k, row);
+          continue;
+        }
+        const T* src_row = image + ih * w.in * c;
+        for (int64_t p = 0; p < run; ++p, d += k) {
+          const int64_t w_start = w.start(ow + p);
+          if (w.dilation == 1 && w_start >= 0 && w_start + w.taps <= w.in) {
+            CopyRun(src_row + w_start * c, row, d);  // Every tap inside the input.
+            continue;
           }
-          if (++ow == w.out) {
-            ow = 0;
-            if (++oh == h.out) {
-              oh = 0;
-              ++n;
+          if (w.dilation == 1) {
+            // Valid taps [kw0, kw1).
+            const int64_t kw0 = std::min(std::max<int64_t>(-w_start, 0), w.taps);
+            const int64_t kw1 = std::max(std::min(w.in - w_start, w.taps), kw0);
+            ZeroRun(d, kw0 * c);
+            CopyRun(src_row + (w_start + kw0) * c, (kw1 - kw0) * c, d + kw0 * c);
+            ZeroRun(d + kw1 * c, (w.taps - kw1) * c);
+            continue;
+          }
+          for (int64_t kw = 0; kw < w.taps; ++kw) {
+            const int64_t iw = w_start + kw * w.dilation;
+            if (iw < 0 || iw >= w.in) {
+              ZeroRun(d + kw * c, c);
+            } else {
+              CopyRun(src_row + iw * c, c, d + kw * c);
             }
           }
         }
-      });
+      }
+      i += run;
+      dst += run * k;
+      ow += run;
+      if (ow == w.out) {
+        ow = 0;
+        if (++oh == h.out) {
+          oh = 0;
+          ++n;
+        }
+      }
+    }
+  });
 }
 
 // Col2Im sets images [first, first + images) of `input_grad` to the sums of the column-gradient
@@ -249,29 +264,35 @@ void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count,
 template <typename T>
 void Col2Im(const ConvGeometry& g, const T* col, int64_t first, int64_t images, T* input_grad) {
   const int64_t c = g.in_c, k = g.patch();
-  ParallelFor(images * g.h.in, g.w.out * k + 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t local_image = r / g.h.in, ih = r % g.h.in;
-      T* dst = input_grad + ((first + local_image) * g.h.in + ih) * g.w.in * c;
-      std::fill(dst, dst + g.w.in * c, T(0));
-      for (int64_t kh = 0; kh < g.h.taps; ++kh) {
-        // Output rows oh with start(oh) + kh * dilation == ih.
-        const int64_t t = ih + g.h.pad_before - kh * g.h.dilation;
-        if (t < 0 || t % g.h.stride != 0 || t / g.h.stride >= g.h.out) continue;
-        const int64_t oh = t / g.h.stride;
-        const T* col_row = col + (local_image * g.h.out + oh) * g.w.out * k;
-        for (int64_t kw = 0; kw < g.w.taps; ++kw) {
-          for (int64_t ow = 0; ow < g.w.out; ++ow) {
-            const int64_t iw = g.w.start(ow) + kw * g.w.dilation;
-            if (iw < 0 || iw >= g.w.in) continue;
-            const T* src = col_row + ow * k + (kh * g.w.taps + kw) * c;
-            T* out = dst + iw * c;
-            for (int64_t ch = 0; ch < c; ++ch) out[ch] += src[ch];
+  ParallelFor(
+      images * g.h.in, g.w.out * k + 1,
+      [&g, col, first, input_grad, c, k](int64_t begin, int64_t end) {
+        const Window1D h = g.h, w = g.w;  // Locals: the stores to input_grad cannot change them.
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t local_image = r / h.in, ih = r % h.in;
+          T* dst = input_grad + ((first + local_image) * h.in + ih) * w.in * c;
+          std::fill(dst, dst + w.in * c, T(0));
+          for (int64_t kh = 0; kh < h.taps; ++kh) {
+            // Output rows oh with start(oh) + kh * dilation == ih.
+            const int64_t t = ih + h.pad_before - kh * h.dilation;
+            if (t < 0 || t % h.stride != 0 || t / h.stride >= h.out) continue;
+            const int64_t oh = t / h.stride;
+            const T* col_row = col + (local_image * h.out + oh) * w.out * k;
+            for (int64_t kw = 0; kw < w.taps; ++kw) {
+              // The outputs ow whose tap kw reads a column iw = ow * stride + offset inside [0,
+              // in).
+              const int64_t offset = kw * w.dilation - w.pad_before;
+              const int64_t ow0 = offset >= 0 ? 0 : (-offset + w.stride - 1) / w.stride;
+              const int64_t ow1 =
+                  w.in - 1 - offset < 0 ? 0 : std::min(w.out, (w.in - 1 - offset) / w.stride + 1);
+              const T* src = col_row + (kh * w.taps + kw) * c;
+              for (int64_t ow = ow0; ow < ow1; ++ow) {
+                AddRun(src + ow * k, c, dst + (ow * w.stride + offset) * c);
+              }
+            }
           }
         }
-      }
-    }
-  });
+      });
 }
 
 template <typename T>
