@@ -185,6 +185,32 @@ inline void CopyRun(const T* __restrict src, int64_t n, T* __restrict dst) {
   }
 }
 
+// CopyRows copies `count` runs of n elements, from src + p * src_step to dst + p * dst_step,
+// with the run length fixed at compile time for the shortest runs (3 for a 1-channel 3-wide
+// filter).
+template <int kN, typename T>
+void CopyRowsOf(const T* src, int64_t src_step, T* dst, int64_t dst_step, int64_t count) {
+  for (int64_t p = 0; p < count; ++p) {
+    std::memcpy(dst + p * dst_step, src + p * src_step, kN * sizeof(T));
+  }
+}
+
+template <typename T>
+void CopyRows(const T* src, int64_t src_step, T* dst, int64_t dst_step, int64_t count, int64_t n) {
+  switch (n) {
+    case 1:
+      return CopyRowsOf<1>(src, src_step, dst, dst_step, count);
+    case 2:
+      return CopyRowsOf<2>(src, src_step, dst, dst_step, count);
+    case 3:
+      return CopyRowsOf<3>(src, src_step, dst, dst_step, count);
+    case 4:
+      return CopyRowsOf<4>(src, src_step, dst, dst_step, count);
+    default:
+      for (int64_t p = 0; p < count; ++p) CopyRun(src + p * src_step, n, dst + p * dst_step);
+  }
+}
+
 template <typename T>
 inline void ZeroRun(T* __restrict dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = T(0);
@@ -199,18 +225,27 @@ inline void AddRun(const T* __restrict src, int64_t n, T* __restrict dst) {
 // Im2Col fills col [count, patch] with the patches of output pixels [first, first + count) of the
 // flattened (n, oh, ow) range, a run of pixels of one output row at a time, filter row by filter
 // row. Without dilation along w, the valid taps of one filter row are adjacent in both the input
-// (NHWC) and the column row, so each is one copy between two runs of zeros.
+// (NHWC) and the column row, so each is one copy (between two runs of zeros at the edges; the
+// interior pixels [ow_lo, ow_hi) need none and are copied in one CopyRows).
 template <typename T>
 void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count, T* col) {
   const int64_t c = g.in_c, k = g.patch();
   ParallelFor(count, k + 1, [&g, input, first, col, c, k](int64_t begin, int64_t end) {
     const Window1D h = g.h, w = g.w;  // Locals: the stores to col cannot change them.
     const int64_t row = w.taps * c, per_image = h.out * w.out, image_size = h.in * w.in * c;
+    int64_t ow_lo = 0, ow_hi = 0;  // Interior: every tap inside the input (dilation 1 only).
+    if (w.dilation == 1) {
+      ow_lo = std::min((w.pad_before + w.stride - 1) / w.stride, w.out);
+      const int64_t room = w.in - w.taps + w.pad_before;
+      ow_hi = std::clamp<int64_t>(room >= 0 ? room / w.stride + 1 : 0, ow_lo, w.out);
+    }
     const int64_t pixel = first + begin;
     int64_t n = pixel / per_image, oh = pixel % per_image / w.out, ow = pixel % w.out;
     T* dst = col + begin * k;
     for (int64_t i = begin; i < end;) {
       const int64_t run = std::min(end - i, w.out - ow);  // Pixels (n, oh, ow .. ow + run - 1).
+      const int64_t p_lo = std::clamp<int64_t>(ow_lo - ow, 0, run);
+      const int64_t p_hi = std::clamp<int64_t>(ow_hi - ow, p_lo, run);
       const T* image = input + n * image_size;
       for (int64_t kh = 0; kh < h.taps; ++kh) {
         const int64_t ih = h.start(oh) + kh * h.dilation;
@@ -220,30 +255,34 @@ void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count,
           continue;
         }
         const T* src_row = image + ih * w.in * c;
-        for (int64_t p = 0; p < run; ++p, d += k) {
+        // Pixel p of the run at the left or right edge: some taps in the padding.
+        const auto edge = [&](int64_t p) {
+          T* dp = d + p * k;
           const int64_t w_start = w.start(ow + p);
-          if (w.dilation == 1 && w_start >= 0 && w_start + w.taps <= w.in) {
-            CopyRun(src_row + w_start * c, row, d);  // Every tap inside the input.
-            continue;
-          }
           if (w.dilation == 1) {
             // Valid taps [kw0, kw1).
             const int64_t kw0 = std::min(std::max<int64_t>(-w_start, 0), w.taps);
             const int64_t kw1 = std::max(std::min(w.in - w_start, w.taps), kw0);
-            ZeroRun(d, kw0 * c);
-            CopyRun(src_row + (w_start + kw0) * c, (kw1 - kw0) * c, d + kw0 * c);
-            ZeroRun(d + kw1 * c, (w.taps - kw1) * c);
-            continue;
+            ZeroRun(dp, kw0 * c);
+            CopyRun(src_row + (w_start + kw0) * c, (kw1 - kw0) * c, dp + kw0 * c);
+            ZeroRun(dp + kw1 * c, (w.taps - kw1) * c);
+            return;
           }
           for (int64_t kw = 0; kw < w.taps; ++kw) {
             const int64_t iw = w_start + kw * w.dilation;
             if (iw < 0 || iw >= w.in) {
-              ZeroRun(d + kw * c, c);
+              ZeroRun(dp + kw * c, c);
             } else {
-              CopyRun(src_row + iw * c, c, d + kw * c);
+              CopyRun(src_row + iw * c, c, dp + kw * c);
             }
           }
+        };
+        for (int64_t p = 0; p < p_lo; ++p) edge(p);
+        if (p_hi > p_lo) {
+          CopyRows(src_row + w.start(ow + p_lo) * c, w.stride * c, d + p_lo * k, k, p_hi - p_lo,
+                   row);
         }
+        for (int64_t p = p_hi; p < run; ++p) edge(p);
       }
       i += run;
       dst += run * k;
