@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "autodiff/resource.h"
 
 namespace concord::autodiff {
 
@@ -28,6 +29,7 @@ std::string Attrs::ToString() const {
   if (ksize != d.ksize) parts.push_back(absl::StrCat("ksize={", absl::StrJoin(ksize, ", "), "}"));
   if (padding != d.padding) parts.push_back(absl::StrCat("padding=", engine::PaddingName(padding)));
   if (!subgraphs.empty()) parts.push_back(absl::StrCat("subgraphs=", subgraphs.size()));
+  if (resource != nullptr) parts.push_back(absl::StrCat("resource=\"", resource->name(), "\""));
   return absl::StrJoin(parts, ", ");
 }
 
@@ -48,7 +50,7 @@ bool operator==(const Attrs& a, const Attrs& b) {
          Bits(a.on) == Bits(b.on) && Bits(a.off) == Bits(b.off) && a.dtype == b.dtype &&
          a.shape == b.shape && a.strides == b.strides && a.dilations == b.dilations &&
          a.ksize == b.ksize && a.padding == b.padding && a.custom == b.custom &&
-         a.subgraphs == b.subgraphs;
+         a.subgraphs == b.subgraphs && a.resource == b.resource;
 }
 
 }  // namespace concord::autodiff

@@ -22,6 +22,7 @@ namespace concord::autodiff {
 
 struct CustomGradientFn;  // autodiff/custom_gradient.h
 class Graph;              // autodiff/graph.h
+class Resource;           // autodiff/resource.h
 
 // Which fields a primitive reads is written beside its OpDef; unused fields keep their defaults.
 struct Attrs {
@@ -44,13 +45,15 @@ struct Attrs {
   std::shared_ptr<const CustomGradientFn> custom;
   // Cond: {then, else}; While and WhileGrad: {cond, body} (autodiff/control_flow.h).
   std::vector<std::shared_ptr<const Graph>> subgraphs;
+  // AssignResource: what it writes to.
+  std::shared_ptr<Resource> resource;
 
   // ToString renders the fields that differ from the defaults, e.g. "axes={1}, keepdims".
   std::string ToString() const;
 
   // operator== compares every field: `on` and `off` by their bits (so a NaN attribute equals
-  // itself and -0.0 differs from 0.0, as in the serialized form, graph_io.h), `custom` and
-  // `subgraphs` by identity.
+  // itself and -0.0 differs from 0.0, as in the serialized form, graph_io.h), `custom`,
+  // `subgraphs` and `resource` by identity.
   friend bool operator==(const Attrs& a, const Attrs& b);
   friend bool operator!=(const Attrs& a, const Attrs& b) { return !(a == b); }
 };

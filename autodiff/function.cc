@@ -138,6 +138,9 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
   }
   auto entry = std::make_unique<Entry>();
   entry->plan = PlanGraph(*graph);
+  for (const Graph::Constant& c : graph->constants()) {
+    entry->reads_trainable = entry->reads_trainable || (c.resource != nullptr && c.from_variable);
+  }
   entry->graph = *std::move(graph);
   const Entry* result = entry.get();
   cache_.emplace(key, std::move(entry));
@@ -165,11 +168,13 @@ absl::StatusOr<std::vector<Value>> Function::Call(absl::Span<const Value> inputs
   }
   CONCORD_ASSIGN_OR_RETURN(const Entry* entry, Lookup(signature));
 
+  // Replay when the call must be differentiable: a tape records the inputs, or the graph reads
+  // trainable variables (which every tape watches).
   bool replay = IsTracing();
   for (const Value& v : inputs) replay = replay || v.symbolic();
   if (!replay && !IsNoGrad()) {
     for (GradientTape* tape : internal::ActiveTapes()) {
-      if (tape->ShouldRecord(inputs)) replay = true;
+      if (tape->ShouldRecord(inputs) || entry->reads_trainable) replay = true;
     }
   }
   if (replay) {

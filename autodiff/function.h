@@ -108,6 +108,7 @@ class Function {
   struct Entry {
     Graph graph;
     GraphPlan plan;
+    bool reads_trainable = false;  // captures a trainable variable
   };
   absl::StatusOr<const Entry*> Lookup(const FunctionSignature& signature);
 

@@ -16,11 +16,12 @@ int64_t Graph::AddInput(TensorSpec spec) {
   return num_values_++;
 }
 
-int64_t Graph::AddConstant(engine::Tensor tensor, bool from_variable) {
+int64_t Graph::AddConstant(engine::Tensor tensor, bool from_variable,
+                           std::shared_ptr<Resource> resource) {
   CONCORD_CHECK_MSG(equations_.empty(), "Graph: constants come before equations");
   CONCORD_CHECK(tensor.defined());
   specs_.push_back(SpecOf(tensor));
-  constants_.push_back({std::move(tensor), from_variable});
+  constants_.push_back({std::move(tensor), from_variable, std::move(resource)});
   return num_values_++;
 }
 
@@ -146,6 +147,11 @@ std::string Graph::ToText() const {
   absl::StrAppend(&out, ") {\n");
   for (int64_t k = 0; k < num_constants(); ++k) {
     const Constant& c = constants_[static_cast<size_t>(k)];
+    if (c.resource != nullptr) {
+      absl::StrAppend(&out, "  %", constant_id(k), " = resource \"", c.resource->name(), "\" ",
+                      SpecOf(c.tensor).ToString(), "\n");
+      continue;
+    }
     absl::StrAppend(&out, "  %", constant_id(k), " = ",
                     c.from_variable ? "variable " : "constant ", SpecOf(c.tensor).ToString(), "\n");
   }

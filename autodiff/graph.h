@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "autodiff/equation.h"
+#include "autodiff/resource.h"
 #include "autodiff/value.h"
 #include "engine/tensor.h"
 
@@ -46,6 +47,9 @@ class Graph {
   struct Constant {
     engine::Tensor tensor;
     bool from_variable = false;  // captured from a trainable value (printed as "variable")
+    // Set for a captured resource: runs read its value then, `tensor` is only its trace-time
+    // value (Note [Resources in traces] in resource.h).
+    std::shared_ptr<Resource> resource;
   };
 
   Graph() = default;
@@ -56,7 +60,8 @@ class Graph {
 
   // ---- Building, in id order. Each returns the new value's id.
   int64_t AddInput(TensorSpec spec);
-  int64_t AddConstant(engine::Tensor tensor, bool from_variable = false);
+  int64_t AddConstant(engine::Tensor tensor, bool from_variable = false,
+                      std::shared_ptr<Resource> resource = nullptr);
   // AddEquation takes eq.primitive, attrs, input_ids, input_specs and output_specs and assigns
   // eq.output_ids (the next ids); saved forward values are dropped. Returns the first output id.
   int64_t AddEquation(Equation eq);

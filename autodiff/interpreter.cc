@@ -73,7 +73,19 @@ absl::StatusOr<std::vector<engine::Tensor>> RunGraph(const Graph& graph,
   std::vector<engine::Tensor> values(static_cast<size_t>(graph.num_values()));
   for (size_t i = 0; i < inputs.size(); ++i) values[i] = inputs[i];
   for (int64_t k = 0; k < graph.num_constants(); ++k) {
-    values[graph.constant_id(k)] = graph.constants()[k].tensor;
+    const Graph::Constant& c = graph.constants()[k];
+    if (c.resource == nullptr) {
+      values[graph.constant_id(k)] = c.tensor;
+      continue;
+    }
+    // Note [Resources in traces]: read by reference, when the run starts.
+    CONCORD_ASSIGN_OR_RETURN(engine::Tensor current, c.resource->Read().ToTensor());
+    if (SpecOf(current) != SpecOf(c.tensor)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "graph '", graph.name(), "': resource '", c.resource->name(), "' is now ",
+          current.ShapeString(), " but was ", c.tensor.ShapeString(), " when traced"));
+    }
+    values[graph.constant_id(k)] = std::move(current);
   }
   const EquationList& eqs = graph.equations();
   absl::InlinedVector<engine::Tensor, 4> args;
@@ -112,7 +124,9 @@ std::vector<Value> ReplayGraph(const Graph& graph, absl::Span<const Value> input
   std::vector<Value> values(static_cast<size_t>(graph.num_values()));
   for (size_t i = 0; i < inputs.size(); ++i) values[i] = inputs[i];
   for (int64_t k = 0; k < graph.num_constants(); ++k) {
-    values[graph.constant_id(k)] = Value::Constant(graph.constants()[k].tensor);
+    const Graph::Constant& c = graph.constants()[k];
+    values[graph.constant_id(k)] =
+        c.resource != nullptr ? c.resource->Read() : Value::Constant(c.tensor);
   }
   std::vector<Value> args;
   for (const Equation& eq : graph.equations()) {

@@ -34,6 +34,7 @@ const OpDef& GetOpDef(Primitive p) {
     internal::RegisterLinalgOps(t);
     internal::RegisterStateOps(t);
     internal::RegisterControlFlowOps(t);
+    internal::RegisterResourceOps(t);
     return t;
   }();
   return table[static_cast<int>(p)];

@@ -72,6 +72,7 @@ void RegisterMovementOps(OpDef* table);
 void RegisterLinalgOps(OpDef* table);
 void RegisterStateOps(OpDef* table);
 void RegisterControlFlowOps(OpDef* table);
+void RegisterResourceOps(OpDef* table);
 }  // namespace internal
 
 }  // namespace concord::autodiff

@@ -88,6 +88,8 @@ inline constexpr int kVariadic = -1;
   X(Cond, kVariadic, control)               \
   X(While, kVariadic, control)              \
   X(WhileGrad, kVariadic, control)          \
+  /* side effects on resources */           \
+  X(AssignResource, 1, state)               \
   /* user-defined gradients */              \
   X(Custom, kVariadic, state)
 

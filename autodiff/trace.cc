@@ -37,7 +37,10 @@ TraceContext::TraceContext(std::string name)
   current_trace = this;
 }
 
-TraceContext::~TraceContext() { current_trace = previous_; }
+TraceContext::~TraceContext() {
+  current_trace = previous_;
+  for (auto it = on_finish_.rbegin(); it != on_finish_.rend(); ++it) (*it)();
+}
 
 Value TraceContext::AddInput(TensorSpec spec) {
   Value v = Value::Symbolic(spec, serial_, /*producer=*/-1);
@@ -117,7 +120,9 @@ absl::StatusOr<Graph> TraceContext::Finish(absl::Span<const Value> outputs) {
   for (size_t i = 0; i < input_ids_.size(); ++i) {
     local[input_ids_[i]] = graph.AddInput(input_specs_[i]);
   }
-  for (const Value& c : captures_) local[c.id()] = graph.AddConstant(c.tensor(), c.trainable());
+  for (const Value& c : captures_) {
+    local[c.id()] = graph.AddConstant(c.tensor(), c.trainable(), c.node()->resource);
+  }
   for (const Equation& staged : staged_) {
     Equation eq;
     eq.primitive = staged.primitive;

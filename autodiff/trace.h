@@ -90,6 +90,10 @@ class TraceContext {
   // HostRead records (once) and returns the error for reading symbolic `v` on the host.
   absl::Status HostRead(const Value& v);
 
+  // OnFinish registers `fn` to run when the trace ends (last registered runs first); owners of
+  // resources use it to restore concrete values (Note [Resources in traces] in resource.h).
+  void OnFinish(std::function<void()> fn) { on_finish_.push_back(std::move(fn)); }
+
   // Finish builds the graph whose outputs are `outputs`.
   absl::StatusOr<Graph> Finish(absl::Span<const Value> outputs);
 
@@ -110,6 +114,7 @@ class TraceContext {
   absl::flat_hash_map<int64_t, size_t> capture_index_;
   // Equations over Value ids, in execution order.
   EquationList staged_;
+  std::vector<std::function<void()>> on_finish_;
 };
 
 // CurrentTrace is the thread's innermost active trace, or nullptr.

@@ -40,6 +40,8 @@ struct TensorSpec {
 
 TensorSpec SpecOf(const engine::Tensor& t);
 
+class Resource;  // autodiff/resource.h
+
 namespace internal {
 
 // Node is what a Value shares: one per produced value.
@@ -54,6 +56,8 @@ struct Node {
   TensorSpec spec;                      // set for symbolic values
   int64_t trace = 0;                    // the serial number of the trace it belongs to
   int producer = -1;                    // the Primitive that made it, or -1 for a trace input
+  // Set when this concrete value is a resource's current value (Note [Resources in traces]).
+  std::shared_ptr<Resource> resource;
 };
 
 // NextValueId returns a fresh, process-wide unique id (ids are never reused).

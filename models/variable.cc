@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "autodiff/trace.h"
 #include "engine/assign.h"
 #include "engine/status.h"
 
@@ -20,12 +21,49 @@ bool IsPathChar(char c) {
          c == '.' || c == '-';
 }
 
-autodiff::Value Wrap(engine::Tensor tensor, bool trainable) {
-  return trainable ? autodiff::Value::TrainableVariable(std::move(tensor))
-                   : autodiff::Value::Constant(std::move(tensor));
+autodiff::Value Wrap(engine::Tensor tensor, bool trainable,
+                     std::shared_ptr<autodiff::Resource> resource) {
+  autodiff::Value v = trainable ? autodiff::Value::TrainableVariable(std::move(tensor))
+                                : autodiff::Value::Constant(std::move(tensor));
+  v.node()->resource = std::move(resource);
+  return v;
 }
 
 }  // namespace
+
+// VariableResource: the variable as traced graphs see it (Note [Resources in traces]). It holds
+// the state weakly: the state's value points back at it.
+class VariableResource final : public autodiff::Resource {
+ public:
+  explicit VariableResource(std::weak_ptr<Variable::State> state, std::string path)
+      : state_(std::move(state)), path_(std::move(path)) {}
+
+  autodiff::Value Read() const override {
+    const std::shared_ptr<Variable::State> s = state_.lock();
+    if (s == nullptr) return autodiff::Value::Error(Gone());
+    return s->value;
+  }
+
+  absl::Status Write(const engine::Tensor& t) override {
+    const std::shared_ptr<Variable::State> s = state_.lock();
+    if (s == nullptr) return Gone();
+    Variable v(s);
+    CONCORD_RETURN_IF_ERROR(v.CheckMatches("Assign", t));
+    // No copy: kernels never write into a tensor after producing it.
+    v.Replace(t);
+    return absl::OkStatus();
+  }
+
+  std::string name() const override { return path_; }
+
+ private:
+  absl::Status Gone() const {
+    return absl::FailedPreconditionError(
+        absl::StrCat("variable \"", path_, "\" no longer exists (a traced graph outlived it)"));
+  }
+  std::weak_ptr<Variable::State> state_;
+  std::string path_;
+};
 
 absl::Status ValidateVariablePath(absl::string_view path) {
   bool segment_empty = true;
@@ -67,7 +105,8 @@ absl::StatusOr<Variable> Variable::Create(std::string path, engine::Tensor initi
   state->trainable = trainable;
   state->dtype = initial_value.dtype();
   state->shape = initial_value.shape();
-  state->value = Wrap(initial_value.Clone(), trainable);
+  state->resource = std::make_shared<VariableResource>(state, state->path);
+  state->value = Wrap(initial_value.Clone(), trainable, state->resource);
   return Variable(std::move(state));
 }
 
@@ -95,7 +134,7 @@ absl::Status Variable::CheckMatches(absl::string_view op, const engine::Tensor& 
 }
 
 void Variable::Replace(engine::Tensor fresh) {
-  state_->value = Wrap(std::move(fresh), state_->trainable);
+  state_->value = Wrap(std::move(fresh), state_->trainable, state_->resource);
   ++state_->version;
 }
 
@@ -118,6 +157,32 @@ absl::Status Variable::AssignSub(const engine::Tensor& delta) {
   engine::Tensor fresh = tensor().Clone();
   CONCORD_RETURN_IF_ERROR(engine::AssignSub(fresh, delta));
   Replace(std::move(fresh));
+  return absl::OkStatus();
+}
+
+std::shared_ptr<autodiff::Resource> Variable::resource() const { return state().resource; }
+
+absl::Status Variable::AssignValue(const autodiff::Value& new_value) {
+  const State& s = state();
+  if (!new_value.defined() || !new_value.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Assign to variable \"", s.path, "\": ",
+        new_value.defined() ? new_value.status().message() : "the value is undefined"));
+  }
+  if (!new_value.symbolic() && !autodiff::IsTracing()) return Assign(new_value.tensor());
+  if (new_value.spec() != autodiff::TensorSpec{s.dtype, s.shape}) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Assign to variable \"", s.path, "\": shape or dtype mismatch: variable ",
+        engine::DTypeName(s.dtype), s.shape.ToString(), ", value ", new_value.spec().ToString()));
+  }
+  autodiff::Value written = autodiff::AssignResource(s.resource, new_value);
+  CONCORD_RETURN_IF_ERROR(written.status());
+  written.node()->trainable = s.trainable;
+  // Later reads in this trace see the write; the concrete value comes back when it ends.
+  std::shared_ptr<State> state = state_;
+  autodiff::internal::CurrentTrace()->OnFinish(
+      [state, previous = state->value] { state->value = previous; });
+  state_->value = std::move(written);
   return absl::OkStatus();
 }
 

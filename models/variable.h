@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "autodiff/resource.h"
 #include "autodiff/value.h"
 #include "engine/dtype.h"
 #include "engine/shape.h"
@@ -91,6 +92,13 @@ class Variable {
   absl::Status AssignAdd(const engine::Tensor& delta);
   // AssignSub sets the variable to value - delta, same rules as AssignAdd.
   absl::Status AssignSub(const engine::Tensor& delta);
+  // AssignValue assigns an autodiff value, same rules as Assign. Inside a trace (a Function) it
+  // records the write as a side effect of the graph, and later reads in the same trace see the
+  // assigned value (Note [Resources in traces] in autodiff/resource.h); eagerly it assigns now.
+  absl::Status AssignValue(const autodiff::Value& new_value);
+
+  // resource is the variable as an autodiff resource: traced graphs read it by reference.
+  std::shared_ptr<autodiff::Resource> resource() const;
 
   // Two handles are equal when they refer to the same variable.
   friend bool operator==(const Variable& a, const Variable& b) { return a.state_ == b.state_; }
@@ -108,7 +116,9 @@ class Variable {
     engine::Shape shape;
     autodiff::Value value;
     int64_t version = 0;
+    std::shared_ptr<autodiff::Resource> resource;
   };
+  friend class VariableResource;
 
   explicit Variable(std::shared_ptr<State> state) : state_(std::move(state)) {}
   const State& state() const;

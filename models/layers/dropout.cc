@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "autodiff/ops.h"
+#include "autodiff/trace.h"
 #include "engine/dtype.h"
 #include "engine/random.h"
 #include "engine/shape.h"
@@ -166,6 +167,12 @@ absl::StatusOr<Tensor> Dropout::Mask(const Shape& input_shape, DType dtype,
 std::vector<Value> Dropout::CallImpl(absl::Span<const Value> inputs, const CallContext& context) {
   const Value& x = inputs[0];
   if (!context.training || rate_ == 0.0) return {x};
+  if (autodiff::IsTracing()) {
+    // The mask is drawn on the host from the step number; a trace would bake one mask in.
+    return {Value::Error(Error(
+        "training-mode Dropout cannot be traced yet (its mask depends on the step, which a "
+        "graph would freeze); call the model eagerly when training, or trace inference"))};
+  }
   absl::StatusOr<Tensor> mask = Mask(x.shape(), x.dtype(), context);
   if (!mask.ok()) return {Value::Error(mask.status())};
   return {autodiff::Mul(x, Value::Constant(*std::move(mask)))};

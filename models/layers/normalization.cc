@@ -232,8 +232,9 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
         moving_variance_.value() * m + autodiff::Reshape(variance, {-1}) * (1.0 - m);
     if (!new_mean.ok()) return {new_mean};
     if (!new_variance.ok()) return {new_variance};
-    absl::Status status = moving_mean_.Assign(new_mean.tensor());
-    if (status.ok()) status = moving_variance_.Assign(new_variance.tensor());
+    // AssignValue: inside a trace these are side effects of the graph, in program order.
+    absl::Status status = moving_mean_.AssignValue(new_mean);
+    if (status.ok()) status = moving_variance_.AssignValue(new_variance);
     if (!status.ok()) return {Value::Error(status)};
   } else {
     mean = Broadcastable(moving_mean_.value(), rank, a);
