@@ -113,7 +113,10 @@ class Model : public Layer {
                               const FitOptions& options = {});
   // TrainOnBatch runs one training step on one batch and returns its loss and metrics.
   absl::StatusOr<Logs> TrainOnBatch(absl::Span<const engine::Tensor> x,
-                                    absl::Span<const engine::Tensor> y);
+                                    absl::Span<const engine::Tensor> y, bool traced = false);
+  // traced_step_traces is how many times the traced training step was traced (one per batch
+  // shape), 0 before the first traced step.
+  int traced_step_traces() const;
   // Evaluate computes the loss and metrics in inference mode, batch by batch.
   absl::StatusOr<Logs> Evaluate(absl::Span<const engine::Tensor> x,
                                 absl::Span<const engine::Tensor> y, int64_t batch_size = 32);
@@ -170,6 +173,13 @@ class Model : public Layer {
   void RecordConstructionError(const std::string& name, const absl::Status& status);
 
   absl::Status construction_status_;
+  // StepOnValues is one training step on values (eager, or traced by TracedStep): returns
+  // {summed loss, first output}.
+  absl::StatusOr<std::vector<autodiff::Value>> StepOnValues(absl::Span<const autodiff::Value> x,
+                                                            absl::Span<const autodiff::Value> y);
+  absl::Status TracedStep(absl::Span<const engine::Tensor> x, absl::Span<const engine::Tensor> y,
+                          autodiff::Value* loss, autodiff::Value* first_output);
+
   std::unique_ptr<internal::TrainingState> training_;
   std::vector<int64_t> last_input_ids_;
   std::vector<int64_t> last_output_ids_;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "autodiff/dispatch.h"
+#include "autodiff/function.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "engine/elementwise.h"
@@ -31,6 +32,8 @@ struct TrainingState {
   std::unique_ptr<Optimizer> optimizer;
   Loss loss = Loss::MeanSquaredError();
   std::vector<std::unique_ptr<Metric>> metrics;
+  // The traced step (Note [Training loop], "Traced steps"), made on first use.
+  std::unique_ptr<autodiff::Function> traced_step;
 };
 
 }  // namespace internal
@@ -177,15 +180,40 @@ bool Model::compiled() const { return training_ != nullptr; }
 
 Optimizer* Model::optimizer() const { return training_ ? training_->optimizer.get() : nullptr; }
 
-absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<const Tensor> y) {
+int Model::traced_step_traces() const {
+  return training_ && training_->traced_step ? training_->traced_step->trace_count() : 0;
+}
+
+absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<const Tensor> y,
+                                         bool traced) {
   if (!compiled()) {
     return absl::FailedPreconditionError(
         absl::StrCat(Describe(), ": call Compile before training"));
   }
   CONCORD_ASSIGN_OR_RETURN(int64_t n, SampleCount("TrainOnBatch", x, y));
-  std::vector<Value> inputs = Constants(x);
+  Value loss;
+  Value first_output;
+  if (traced) {
+    CONCORD_RETURN_IF_ERROR(TracedStep(x, y, &loss, &first_output));
+  } else {
+    CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out, StepOnValues(Constants(x), Constants(y)));
+    loss = out[0];
+    first_output = out[1];
+  }
+  CONCORD_ASSIGN_OR_RETURN(double loss_value, ScalarOf(loss));
+  Logs logs{{"loss", loss_value}};
+  for (const auto& metric : training_->metrics) {
+    CONCORD_RETURN_IF_ERROR(metric->Update(Value::Constant(y[0]), first_output));
+    logs[metric->name()] = metric->Result();
+  }
+  (void)n;
+  return logs;
+}
+
+absl::StatusOr<std::vector<Value>> Model::StepOnValues(absl::Span<const Value> x,
+                                                       absl::Span<const Value> y) {
   autodiff::GradientTape tape;
-  std::vector<Value> outputs = CallMulti(inputs, /*training=*/true);
+  std::vector<Value> outputs = CallMulti(x, /*training=*/true);
   if (outputs.size() != y.size()) {
     return Error(absl::StrCat("the model gives ", outputs.size(), " output(s) but ", y.size(),
                               " target tensor(s) were given"));
@@ -193,10 +221,10 @@ absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<
   Value total;
   for (size_t i = 0; i < outputs.size(); ++i) {
     CONCORD_RETURN_IF_ERROR(outputs[i].status());
-    Value term = training_->loss(Value::Constant(y[i]), outputs[i]);
+    Value term = training_->loss(y[i], outputs[i]);
     total = total.defined() ? total + term : term;
   }
-  CONCORD_ASSIGN_OR_RETURN(double loss, ScalarOf(total));
+  CONCORD_RETURN_IF_ERROR(total.status());
   // Trainable variables made during the call are watched by the tape already; their values
   // are what the ops read (Note [Variable identity]).
   std::vector<Variable> variables = trainable_variables();
@@ -205,13 +233,43 @@ absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<
   for (const Variable& v : variables) sources.push_back(v.value());
   CONCORD_ASSIGN_OR_RETURN(std::vector<Value> gradients, tape.Gradient(total, sources));
   CONCORD_RETURN_IF_ERROR(training_->optimizer->ApplyGradients(gradients, variables));
-  Logs logs{{"loss", loss}};
-  for (const auto& metric : training_->metrics) {
-    CONCORD_RETURN_IF_ERROR(metric->Update(Value::Constant(y[0]), outputs[0]));
-    logs[metric->name()] = metric->Result();
+  return std::vector<Value>{total, outputs[0]};
+}
+
+absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tensor> y,
+                               Value* loss, Value* first_output) {
+  if (!built()) {
+    // Build eagerly first: variables are created with their initial values, not inside a trace.
+    std::vector<TensorSpec> specs;
+    for (const Tensor& t : x) specs.push_back(TensorSpec(t.shape().ToVector(), t.dtype()));
+    CONCORD_RETURN_IF_ERROR(Build(specs));
   }
-  (void)n;
-  return logs;
+  if (training_->traced_step == nullptr) {
+    training_->traced_step = std::make_unique<autodiff::Function>(
+        [this](const autodiff::FunctionArgs& args) {
+          const size_t inputs = static_cast<size_t>(std::get<int64_t>(args.plain[0]));
+          absl::StatusOr<std::vector<Value>> out =
+              StepOnValues(args.inputs.subspan(0, inputs), args.inputs.subspan(inputs));
+          if (!out.ok()) return std::vector<Value>{Value::Error(out.status())};
+          return *std::move(out);
+        },
+        autodiff::FunctionOptions{.name = absl::StrCat(name(), "/train_step")});
+  }
+  Optimizer& optimizer = *training_->optimizer;
+  CONCORD_RETURN_IF_ERROR(optimizer.PrepareTracedStep());
+  std::vector<Value> values = Constants(x);
+  const std::vector<Value> targets = Constants(y);
+  values.insert(values.end(), targets.begin(), targets.end());
+  const std::vector<autodiff::PlainArg> plain = {static_cast<int64_t>(x.size())};
+  const int64_t step_before = step();
+  CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out,
+                           training_->traced_step->Call(values, plain, /*training=*/true));
+  // One successful training call, whether or not this call traced (Note [Call context]).
+  set_step(step_before + 1);
+  optimizer.FinishTracedStep();
+  *loss = out[0];
+  *first_output = out[1];
+  return absl::OkStatus();
 }
 
 absl::StatusOr<History> Model::Fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
@@ -263,7 +321,7 @@ absl::StatusOr<History> Model::Fit(absl::Span<const Tensor> x, absl::Span<const 
       absl::Span<const int64_t> rows(order.data() + begin, end - begin);
       CONCORD_ASSIGN_OR_RETURN(std::vector<Tensor> xb, Take(x, rows));
       CONCORD_ASSIGN_OR_RETURN(std::vector<Tensor> yb, Take(y, rows));
-      absl::StatusOr<Logs> step_logs = TrainOnBatch(xb, yb);
+      absl::StatusOr<Logs> step_logs = TrainOnBatch(xb, yb, options.traced);
       if (!step_logs.ok()) {
         return absl::Status(step_logs.status().code(),
                             absl::StrCat("Fit: epoch ", epoch, ", step ", step, ": ",

@@ -18,6 +18,15 @@
 //
 // Output: when `out` is a terminal, a progress bar redrawn after each batch; otherwise one line
 // per epoch; nothing with Verbosity::kSilent.
+//
+// Traced steps (FitOptions::traced, TrainOnBatch's `traced`): the whole step — forward, loss,
+// tape gradient and optimizer update — is traced once per batch shape into one graph
+// (autodiff/function.h) that reads and assigns the variables and slots by reference (Note
+// [Traced optimizer steps] in optimizers/optimizer.h), and later steps run that graph. Weights,
+// slots, BatchNorm statistics, losses and metrics are bitwise those of eager steps (training_test
+// checks it). Training-mode Dropout cannot be traced yet and makes a traced step fail with an
+// error saying so. Eager stays the default until traced steps are measurably faster
+// (docs/benchmarks.md).
 #ifndef CONCORD_MODELS_TRAINING_H_
 #define CONCORD_MODELS_TRAINING_H_
 
@@ -63,6 +72,8 @@ struct FitOptions {
   std::vector<Callback*> callbacks;  // not owned
   Verbosity verbose = Verbosity::kAuto;
   std::ostream* out = nullptr;  // nullptr: std::cout
+  // Run each step as a traced graph (see "Traced steps" above).
+  bool traced = false;
 };
 
 // History is what Fit returns: one Logs per epoch run.

@@ -57,8 +57,9 @@ engine::Tensor Adagrad::InitialSlot(const std::string& /*slot*/, const Variable&
 //   accumulator.assign_add(square(gradient))
 //   variable.assign_sub((lr * gradient) / sqrt(accumulator + epsilon))
 Value Adagrad::Update(const Value& gradient, const Variable& variable,
-                      std::map<std::string, Value>& slots, double lr, int64_t /*t*/) {
+                      std::map<std::string, Value>& slots, const StepScalars& scalars) {
   const Value& g = gradient;
+  const Value lr = scalars.Get("lr", g.dtype());
   Value& accumulator = slots.at("accumulator");
   accumulator = accumulator + autodiff::Square(g);
   return variable.value() - (lr * g) / autodiff::Sqrt(accumulator + options_.epsilon);

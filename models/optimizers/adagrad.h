@@ -47,8 +47,8 @@ class Adagrad final : public Optimizer {
  protected:
   engine::Tensor InitialSlot(const std::string& slot, const Variable& variable) const override;
   autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                         std::map<std::string, autodiff::Value>& slots, double lr,
-                         int64_t t) override;
+                         std::map<std::string, autodiff::Value>& slots,
+                         const StepScalars& scalars) override;
 
  private:
   explicit Adagrad(AdagradOptions options);

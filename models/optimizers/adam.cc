@@ -56,11 +56,9 @@ void WriteAdam(nlohmann::json& config, const AdamHyperparameters& h) {
 //   variable.assign_sub((m * alpha) / (sqrt(v) + epsilon))
 // alpha and 1 - beta are computed in double and rounded once to w's dtype (Note [Update
 // precision] in optimizer.h).
-Value AdamStep(const Value& g, const Value& w, std::map<std::string, Value>& slots, double lr,
-               int64_t t, const AdamHyperparameters& h) {
-  const double step = static_cast<double>(t);
-  const double alpha =
-      lr * std::sqrt(1.0 - std::pow(h.beta_2, step)) / (1.0 - std::pow(h.beta_1, step));
+Value AdamStep(const Value& g, const Value& w, std::map<std::string, Value>& slots,
+               const StepScalars& scalars, const AdamHyperparameters& h) {
+  const Value alpha = scalars.Get("alpha", w.dtype());
   Value& m = slots.at("m");
   Value& v = slots.at("v");
   m = m + (g - m) * (1.0 - h.beta_1);
@@ -114,9 +112,20 @@ nlohmann::json Adam::GetConfig() const {
   return config;
 }
 
+// alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), in double (Note [Update precision]).
+static std::map<std::string, double> AdamHostScalars(double lr, int64_t t, double beta_1, double beta_2) {
+  const double step = static_cast<double>(t);
+  return {{"lr", lr},
+          {"alpha", lr * std::sqrt(1.0 - std::pow(beta_2, step)) / (1.0 - std::pow(beta_1, step))}};
+}
+
+std::map<std::string, double> Adam::HostScalars(double lr, int64_t t) const {
+  return AdamHostScalars(lr, t, options_.beta_1, options_.beta_2);
+}
+
 Value Adam::Update(const Value& gradient, const Variable& variable,
-                   std::map<std::string, Value>& slots, double lr, int64_t t) {
-  return AdamStep(gradient, variable.value(), slots, lr, t,
+                   std::map<std::string, Value>& slots, const StepScalars& scalars) {
+  return AdamStep(gradient, variable.value(), slots, scalars,
                   {options_.beta_1, options_.beta_2, options_.epsilon, options_.amsgrad});
 }
 
@@ -165,11 +174,15 @@ nlohmann::json AdamW::GetConfig() const {
 // Keras 3, keras/src/optimizers/base_optimizer.py, BaseOptimizer._apply_weight_decay (run before
 // update_step, with the same learning rate): variable.assign(variable - variable * wd * lr);
 // then adam.py's update_step on the decayed variable.
+std::map<std::string, double> AdamW::HostScalars(double lr, int64_t t) const {
+  return AdamHostScalars(lr, t, options_.beta_1, options_.beta_2);
+}
+
 Value AdamW::Update(const Value& gradient, const Variable& variable,
-                    std::map<std::string, Value>& slots, double lr, int64_t t) {
+                    std::map<std::string, Value>& slots, const StepScalars& scalars) {
   const Value& w = variable.value();
-  const Value decayed = w - w * options_.weight_decay * lr;
-  return AdamStep(gradient, decayed, slots, lr, t,
+  const Value decayed = w - w * options_.weight_decay * scalars.Get("lr", w.dtype());
+  return AdamStep(gradient, decayed, slots, scalars,
                   {options_.beta_1, options_.beta_2, options_.epsilon, options_.amsgrad});
 }
 

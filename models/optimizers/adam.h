@@ -63,9 +63,10 @@ class Adam final : public Optimizer {
   const AdamOptions& options() const { return options_; }
 
  protected:
+  std::map<std::string, double> HostScalars(double lr, int64_t t) const override;
   autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                         std::map<std::string, autodiff::Value>& slots, double lr,
-                         int64_t t) override;
+                         std::map<std::string, autodiff::Value>& slots,
+                         const StepScalars& scalars) override;
 
  private:
   explicit Adam(AdamOptions options);
@@ -85,9 +86,10 @@ class AdamW final : public Optimizer {
   const AdamWOptions& options() const { return options_; }
 
  protected:
+  std::map<std::string, double> HostScalars(double lr, int64_t t) const override;
   autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                         std::map<std::string, autodiff::Value>& slots, double lr,
-                         int64_t t) override;
+                         std::map<std::string, autodiff::Value>& slots,
+                         const StepScalars& scalars) override;
 
  private:
   explicit AdamW(AdamWOptions options);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "autodiff/dispatch.h"
 #include "autodiff/ops.h"
+#include "autodiff/trace.h"
 #include "engine/dtype.h"
 #include "engine/status.h"
 #include "models/optimizers/optimizer_internal.h"
@@ -75,7 +76,7 @@ absl::Status CheckResult(const std::string& what, const Value& value, const Vari
   if (!value.defined()) return absl::InternalError(absl::StrCat(what, " was not computed"));
   if (!value.ok()) return value.status();
   if (value.dtype() != variable.dtype() || value.shape() != variable.shape()) {
-    return absl::InternalError(absl::StrCat(what, " is ", value.tensor().ShapeString(),
+    return absl::InternalError(absl::StrCat(what, " is ", value.spec().ToString(),
                                             ", expected ", TypeString(variable)));
   }
   return absl::OkStatus();
@@ -104,6 +105,52 @@ Optimizer::~Optimizer() = default;
 
 Tensor Optimizer::InitialSlot(const std::string& /*slot*/, const Variable& variable) const {
   return Tensor::Zeros(variable.shape(), variable.dtype());
+}
+
+std::map<std::string, double> Optimizer::HostScalars(double lr, int64_t /*t*/) const {
+  return {{"lr", lr}};
+}
+
+Value StepScalars::Get(const std::string& name, DType dtype) const {
+  if (variables_ != nullptr) {
+    const auto it = variables_->find(name);
+    if (it == variables_->end()) {
+      return Value::Error(absl::InternalError(absl::StrCat("no step scalar \"", name, "\"")));
+    }
+    const Value& v = it->second.value();
+    return dtype == v.dtype() ? v : autodiff::Cast(v, dtype);
+  }
+  const auto it = values_->find(name);
+  if (it == values_->end()) {
+    return Value::Error(absl::InternalError(absl::StrCat("no step scalar \"", name, "\"")));
+  }
+  // Rounded once, as ScalarLike rounds the double of `x * lr`.
+  return Value::Constant(Tensor::Full(engine::Shape(), it->second, dtype));
+}
+
+absl::Status Optimizer::PrepareTracedStep() {
+  if (iterations_ < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("ApplyGradients (", name(), "): iterations() is ",
+                                                   iterations_, ", must be >= 0"));
+  }
+  const double lr = schedule_(iterations_);
+  if (!(std::isfinite(lr) && lr >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ApplyGradients (", name(), "): the learning rate ", schedule_.ToString(), " at step ",
+        iterations_, " is ", lr, ", must be finite and >= 0"));
+  }
+  for (const auto& [key, value] : HostScalars(lr, iterations_ + 1)) {
+    const Tensor scalar = Tensor::Scalar<double>(value);
+    auto it = scalar_variables_.find(key);
+    if (it == scalar_variables_.end()) {
+      CONCORD_ASSIGN_OR_RETURN(Variable v, Variable::Create(absl::StrCat("optimizer/", key), scalar,
+                                                            /*trainable=*/false));
+      scalar_variables_.emplace(key, std::move(v));
+    } else {
+      CONCORD_RETURN_IF_ERROR(it->second.Assign(scalar));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
@@ -153,7 +200,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
     if (!g.ok()) {
       problems.push_back(absl::StrCat(for_what, " carries an error: ", g.status().message()));
     } else if (g.dtype() != v.dtype() || g.shape() != v.shape()) {
-      problems.push_back(absl::StrCat(for_what, " is ", g.tensor().ShapeString(),
+      problems.push_back(absl::StrCat(for_what, " is ", g.spec().ToString(),
                                       " but the variable is ", TypeString(v)));
     } else if (first_time) {
       active.push_back(i);
@@ -190,23 +237,49 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
 
   struct Pending {
     Variable variable;
-    Tensor value;
-    std::map<std::string, Tensor> slots;
+    Value value;
+    std::map<std::string, Value> slots;
   };
   std::vector<Pending> pending;
   pending.reserve(active.size());
   const std::vector<std::string> slot_names = SlotNames();
   const int64_t t = iterations_ + 1;
+  // Note [Traced optimizer steps]: inside a trace the scalars come from variables that
+  // PrepareTracedStep fills before each run; eagerly they are this step's constants.
+  const bool tracing = autodiff::IsTracing();
+  const std::map<std::string, double> host_scalars = HostScalars(lr, t);
+  if (tracing) {
+    for (const auto& [key, value] : host_scalars) {
+      if (scalar_variables_.count(key) == 0) {
+        CONCORD_ASSIGN_OR_RETURN(Variable v, Variable::Create(absl::StrCat("optimizer/", key),
+                                                              Tensor::Scalar<double>(value),
+                                                              /*trainable=*/false));
+        scalar_variables_.emplace(key, std::move(v));
+      }
+    }
+  }
+  const StepScalars scalars(&host_scalars, tracing ? &scalar_variables_ : nullptr);
   for (size_t k = 0; k < active.size(); ++k) {
     const Variable& v = variables[active[k]];
     std::map<std::string, Value> slots;
-    const auto it = state_.find(v.id());
-    for (const std::string& slot : slot_names) {
-      slots[slot] =
-          Value::Constant(it != state_.end() ? it->second.slots.at(slot) : InitialSlot(slot, v));
+    auto it = state_.find(v.id());
+    if (tracing && it == state_.end() && !slot_names.empty()) {
+      // A traced step reads and writes slots by reference, so they must exist when it is traced.
+      State fresh{v, {}};
+      for (const std::string& slot : slot_names) {
+        CONCORD_ASSIGN_OR_RETURN(Variable s, Variable::Create(absl::StrCat(v.path(), "/", slot),
+                                                              InitialSlot(slot, v),
+                                                              /*trainable=*/false));
+        fresh.slots.emplace(slot, std::move(s));
+      }
+      it = state_.emplace(v.id(), std::move(fresh)).first;
     }
-    const Value updated = Update(grads[k], v, slots, lr, t);
-    Pending p{v, Tensor(), {}};
+    for (const std::string& slot : slot_names) {
+      slots[slot] = it != state_.end() ? it->second.slots.at(slot).value()
+                                       : Value::Constant(InitialSlot(slot, v));
+    }
+    const Value updated = Update(grads[k], v, slots, scalars);
+    Pending p{v, Value(), {}};
     absl::Status status = CheckResult("the new value", updated, v);
     for (const auto& [slot, value] : slots) {
       if (!status.ok()) break;
@@ -216,29 +289,51 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
         break;
       }
       status = CheckResult(absl::StrCat("slot \"", slot, "\""), value, v);
-      if (status.ok()) p.slots[slot] = value.tensor();
+      if (status.ok()) p.slots[slot] = value;
     }
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat(where, ": the update of \"", v.path(),
                                                       "\" failed: ", status.message()));
     }
-    p.value = updated.tensor();
+    p.value = updated;
     pending.push_back(std::move(p));
   }
 
-  // 3. Commit: shapes and dtypes were checked, so the assignments cannot fail.
+  // 3. Commit: shapes and dtypes were checked, so the assignments cannot fail. Inside a trace
+  // they are recorded, and the caller counts the step (FinishTracedStep).
   for (Pending& p : pending) {
-    const absl::Status assigned = p.variable.Assign(p.value);
+    absl::Status assigned = p.variable.AssignValue(p.value);
+    if (slot_names.empty()) {
+      CONCORD_CHECK_MSG(assigned.ok(), "assignment of a validated optimizer update failed");
+      continue;
+    }
+    auto it = state_.find(p.variable.id());
+    if (it == state_.end()) {
+      State fresh{p.variable, {}};
+      for (auto& [slot, value] : p.slots) {
+        absl::StatusOr<Variable> s = Variable::Create(absl::StrCat(p.variable.path(), "/", slot),
+                                                      value.tensor(), /*trainable=*/false);
+        if (assigned.ok()) assigned = s.status();
+        if (s.ok()) fresh.slots.emplace(slot, *std::move(s));
+      }
+      state_.emplace(p.variable.id(), std::move(fresh));
+    } else {
+      for (auto& [slot, value] : p.slots) {
+        if (assigned.ok()) assigned = it->second.slots.at(slot).AssignValue(value);
+      }
+    }
     CONCORD_CHECK_MSG(assigned.ok(), "assignment of a validated optimizer update failed");
-    if (!slot_names.empty()) state_[p.variable.id()] = State{p.variable, std::move(p.slots)};
   }
-  ++iterations_;
+  if (!tracing) ++iterations_;
   return absl::OkStatus();
 }
 
 SlotTable Optimizer::SlotMap() const {
   SlotTable table;
-  for (const auto& [id, state] : state_) table[state.variable.path()] = state.slots;
+  for (const auto& [id, state] : state_) {
+    std::map<std::string, Tensor>& slots = table[state.variable.path()];
+    for (const auto& [slot, variable] : state.slots) slots[slot] = variable.tensor();
+  }
   return table;
 }
 
@@ -256,7 +351,8 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
     if (std::find(same.begin(), same.end(), v) == same.end()) same.push_back(v);
   }
   const std::vector<std::string> slot_names = SlotNames();
-  absl::flat_hash_map<int64_t, State> restored;
+  // Slot tensors to restore, by variable id; applied only when every check passed.
+  absl::flat_hash_map<int64_t, std::pair<Variable, std::map<std::string, Tensor>>> restored;
   for (const auto& [path, entry] : slots) {
     const auto found = by_path.find(path);
     if (found == by_path.end()) {
@@ -274,7 +370,7 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
       problems.push_back(absl::StrCat("\"", path, "\" is not trainable and has no slots"));
       continue;
     }
-    State state{v, {}};
+    std::pair<Variable, std::map<std::string, Tensor>> state{v, {}};
     for (const auto& [slot, tensor] : entry) {
       if (std::find(slot_names.begin(), slot_names.end(), slot) == slot_names.end()) {
         problems.push_back(
@@ -287,7 +383,7 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
                                         tensor.ShapeString(), " but the variable is ",
                                         TypeString(v)));
       } else {
-        state.slots[slot] = tensor.Clone();
+        state.second[slot] = tensor;
       }
     }
     for (const std::string& slot : slot_names) {
@@ -298,7 +394,29 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
     if (!slot_names.empty()) restored[v.id()] = std::move(state);
   }
   if (!problems.empty()) return Problems(absl::StrCat("RestoreSlots (", name(), ")"), problems);
-  state_ = std::move(restored);
+  // Slots that already exist are assigned in place, so a traced step that reads them by reference
+  // sees the restored values (Note [Traced optimizer steps]).
+  absl::flat_hash_map<int64_t, State> next;
+  for (auto& [id, entry] : restored) {
+    auto& [variable, tensors] = entry;
+    State state{variable, {}};
+    const auto old = state_.find(id);
+    for (const auto& [slot, tensor] : tensors) {
+      if (old != state_.end() && old->second.slots.count(slot) > 0) {
+        Variable existing = old->second.slots.at(slot);
+        const absl::Status assigned = existing.Assign(tensor);
+        CONCORD_CHECK_MSG(assigned.ok(), "restoring a validated slot failed");
+        state.slots.emplace(slot, std::move(existing));
+      } else {
+        absl::StatusOr<Variable> created = Variable::Create(
+            absl::StrCat(variable.path(), "/", slot), tensor, /*trainable=*/false);
+        CONCORD_CHECK_MSG(created.ok(), "creating a validated slot failed");
+        state.slots.emplace(slot, *std::move(created));
+      }
+    }
+    next.emplace(id, std::move(state));
+  }
+  state_ = std::move(next);
   return absl::OkStatus();
 }
 

@@ -19,8 +19,21 @@
 // schedule is evaluated at iterations() before the step, and bias corrections use
 // t = iterations() + 1.
 //
-// Updates are written with autodiff ops under NoGradScope and assigned with Variable::Assign
-// (copy-on-write), so a tape that read the old values keeps them.
+// Updates are written with autodiff ops under NoGradScope and assigned with Variable::AssignValue
+// (copy-on-write), so a tape that read the old values keeps them. Slots are non-trainable
+// Variables, so the same code traces (Note [Traced optimizer steps]).
+//
+// Note [Traced optimizer steps]
+// ApplyGradients called inside a trace (a Function; models/training.cc's traced step) records the
+// update instead of performing it: variables and slots are read by reference and assigned as
+// side effects of the graph (Note [Resources in traces] in autodiff/resource.h), slots a variable
+// will need are created at trace time. The step's host scalars (HostScalars: the learning rate at
+// iterations(), Adam's alpha for t = iterations() + 1) cannot be baked into a graph that runs at
+// many steps, so inside a trace StepScalars::Get reads them from float64 scalar variables the
+// optimizer owns, rounded to the variable's dtype with Cast, which rounds exactly as the eager
+// constant does. The caller runs PrepareTracedStep before each run of the graph (it writes the
+// scalars for the current iterations()) and FinishTracedStep after a successful run (it counts
+// the step). Eager and traced steps therefore compute the same bits.
 //
 // Note [Update precision]
 // Tensor arithmetic runs in the variable's dtype (float32 or float64), in the order of operations
@@ -77,6 +90,21 @@ struct ClipOptions {
   friend bool operator!=(const ClipOptions& a, const ClipOptions& b) { return !(a == b); }
 };
 
+// StepScalars hands an update rule the step's host scalars (Note [Update precision]) where they
+// meet a tensor: rounded once to `dtype` (eager: a constant; traced: a read of the optimizer's
+// scalar variable, Note [Traced optimizer steps]).
+class StepScalars {
+ public:
+  StepScalars(const std::map<std::string, double>* values,
+              const std::map<std::string, Variable>* variables)
+      : values_(values), variables_(variables) {}
+  autodiff::Value Get(const std::string& name, engine::DType dtype) const;
+
+ private:
+  const std::map<std::string, double>* values_;
+  const std::map<std::string, Variable>* variables_;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -104,6 +132,12 @@ class Optimizer {
   // set_iterations restores the step counter (from a checkpoint); it must be >= 0 when
   // ApplyGradients next runs.
   void set_iterations(int64_t iterations) { iterations_ = iterations; }
+  // PrepareTracedStep writes the host scalars of the step at iterations() into the variables a
+  // traced ApplyGradients reads; FinishTracedStep counts a successful traced step (Note [Traced
+  // optimizer steps]). InvalidArgument for a negative iterations() or an invalid learning rate.
+  absl::Status PrepareTracedStep();
+  void FinishTracedStep() { ++iterations_; }
+
   // learning_rate is the schedule's value at iterations().
   double learning_rate() const { return schedule_(iterations_); }
   const LearningRateSchedule& schedule() const { return schedule_; }
@@ -130,20 +164,25 @@ class Optimizer {
 
   // InitialSlot is the value a new slot starts with (zeros; Adagrad overrides).
   virtual engine::Tensor InitialSlot(const std::string& slot, const Variable& variable) const;
+  // HostScalars are the step's host scalars by name, for learning rate `lr` and step
+  // t = iterations() + 1: {"lr": lr} unless an optimizer needs more (Adam's "alpha").
+  virtual std::map<std::string, double> HostScalars(double lr, int64_t t) const;
   // Update computes one variable's step: reads `variable.value()` and `slots` (one Value per
   // SlotNames() entry), returns the new variable value and writes the new slots into `slots`.
-  // `lr` is the learning rate of this step, `t` = iterations() + 1. Called under NoGradScope,
-  // only with validated, clipped gradients of the variable's shape and dtype. An error carried
-  // by a result fails the whole step before anything is assigned.
+  // `scalars` has the HostScalars of this step. Called under NoGradScope, only with validated,
+  // clipped gradients of the variable's shape and dtype. An error carried by a result fails the
+  // whole step before anything is assigned.
   virtual autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                                 std::map<std::string, autodiff::Value>& slots, double lr,
-                                 int64_t t) = 0;
+                                 std::map<std::string, autodiff::Value>& slots,
+                                 const StepScalars& scalars) = 0;
 
  private:
   struct State {
     Variable variable;
-    std::map<std::string, engine::Tensor> slots;
+    std::map<std::string, Variable> slots;  // non-trainable, one per SlotNames() entry
   };
+  // The host scalars a traced step reads (Note [Traced optimizer steps]), float64 scalars.
+  std::map<std::string, Variable> scalar_variables_;
   LearningRateSchedule schedule_;
   ClipOptions clip_;
   int64_t iterations_ = 0;

@@ -318,7 +318,8 @@ class FailingOptimizer final : public Optimizer {
 
  protected:
   Value Update(const Value& gradient, const Variable& variable, std::map<std::string, Value>& slots,
-               double lr, int64_t /*t*/) override {
+               const StepScalars& scalars) override {
+    const Value lr = scalars.Get("lr", gradient.dtype());
     slots["count"] = slots["count"] + 1.0;
     if (variable.path() == "bad") return Value::Error(absl::InvalidArgumentError("no update"));
     if (variable.path() == "odd") slots["count"] = G({1, 2, 3});

@@ -67,9 +67,10 @@ nlohmann::json RMSprop::GetConfig() const {
 //   momentum > 0: momentum.assign(self.momentum * momentum + increment); variable -= momentum
 //   else          variable -= increment
 Value RMSprop::Update(const Value& gradient, const Variable& variable,
-                      std::map<std::string, Value>& slots, double lr, int64_t /*t*/) {
+                      std::map<std::string, Value>& slots, const StepScalars& scalars) {
   const Value& w = variable.value();
   const Value& g = gradient;
+  const Value lr = scalars.Get("lr", w.dtype());
   const double rho = options_.rho;
   Value& velocity = slots.at("velocity");
   velocity = rho * velocity + (1.0 - rho) * autodiff::Square(g);

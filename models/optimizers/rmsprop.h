@@ -55,8 +55,8 @@ class RMSprop final : public Optimizer {
 
  protected:
   autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                         std::map<std::string, autodiff::Value>& slots, double lr,
-                         int64_t t) override;
+                         std::map<std::string, autodiff::Value>& slots,
+                         const StepScalars& scalars) override;
 
  private:
   explicit RMSprop(RMSpropOptions options);

@@ -52,9 +52,10 @@ nlohmann::json SGD::GetConfig() const {
 //   nesterov: variable.assign_add(m * momentum - gradient * lr); else variable.assign_add(m)
 //   without momentum: variable.assign_sub(gradient * lr)
 Value SGD::Update(const Value& gradient, const Variable& variable,
-                  std::map<std::string, Value>& slots, double lr, int64_t /*t*/) {
+                  std::map<std::string, Value>& slots, const StepScalars& scalars) {
   const Value& w = variable.value();
   const Value& g = gradient;
+  const Value lr = scalars.Get("lr", w.dtype());
   if (options_.momentum > 0) {
     Value& m = slots.at("momentum");
     m = m * options_.momentum - g * lr;

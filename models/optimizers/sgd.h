@@ -51,8 +51,8 @@ class SGD final : public Optimizer {
 
  protected:
   autodiff::Value Update(const autodiff::Value& gradient, const Variable& variable,
-                         std::map<std::string, autodiff::Value>& slots, double lr,
-                         int64_t t) override;
+                         std::map<std::string, autodiff::Value>& slots,
+                         const StepScalars& scalars) override;
 
  private:
   explicit SGD(SGDOptions options);

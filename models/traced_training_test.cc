@@ -1,0 +1,213 @@
+// Traced training steps (Note [Training loop], "Traced steps"): Fit with `traced` gives bitwise
+// the weights, optimizer slots, BatchNorm statistics, losses and counters of eager Fit, for every
+// optimizer, with a schedule that changes the learning rate each step, and traces once per batch
+// shape.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "models/models.h"
+#include "testing/tensor_matchers.h"
+
+namespace concord::models {
+namespace {
+
+using ::concord::testing::BitwiseEquals;
+using ::concord::testing::IsOk;
+using ::concord::testing::StatusIs;
+using engine::DType;
+using engine::RngStream;
+using engine::Shape;
+using engine::Tensor;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+Tensor Normal(Shape shape, uint64_t key) {
+  return *engine::RandomNormal(shape, DType::kFloat32, RngStream{21, key, 0});
+}
+
+Tensor Labels(int64_t n, int64_t classes, uint64_t key) {
+  const Tensor u = *engine::RandomUniform(Shape({n}), DType::kFloat32, RngStream{22, key, 0});
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    labels[i] = static_cast<int64_t>(u.data<float>()[i] * static_cast<float>(classes)) % classes;
+  }
+  return *Tensor::FromVector<int64_t>(Shape({n}), labels);
+}
+
+DenseOptions WithActivation(const std::string& activation) {
+  DenseOptions o;
+  o.activation = activation;
+  return o;
+}
+
+// An MLP with BatchNorm: Dense, BatchNorm, Dense.
+std::shared_ptr<Model> Mlp() {
+  SymbolicTensor x = Input({6});
+  SymbolicTensor h = (**Dense::Create(12, WithActivation("tanh"), "hidden"))(x);
+  h = (**BatchNormalization::Create({}, "bn"))(h);
+  SymbolicTensor y = (**Dense::Create(3, {}, "out"))(h);
+  return *Functional::Create({x}, {y}, "mlp");
+}
+
+// A small CNN: Conv2D + ReLU, MaxPool, Flatten, Dense.
+std::shared_ptr<Model> Cnn() {
+  SymbolicTensor x = Input({6, 6, 1});
+  Conv2DOptions conv;
+  conv.padding = "same";
+  conv.activation = "relu";
+  SymbolicTensor h = (**Conv2D::Create(4, {3, 3}, conv, "conv"))(x);
+  h = (**MaxPool2D::Create({}, "pool"))(h);
+  h = (**Flatten::Create("flatten"))(h);
+  SymbolicTensor y = (**Dense::Create(3, {}, "out"))(h);
+  return *Functional::Create({x}, {y}, "cnn");
+}
+
+struct OptimizerCase {
+  std::string name;
+  std::function<std::unique_ptr<Optimizer>()> make;
+};
+
+// Every optimizer with its slots switched on, and learning rates that change every step.
+std::vector<OptimizerCase> Optimizers() {
+  const LearningRateSchedule decay = LearningRateSchedule::ExponentialDecay(0.05, 3, 0.7);
+  return {
+      {"sgd_nesterov",
+       [=] {
+         SGDOptions o;
+         o.learning_rate = decay;
+         o.momentum = 0.9;
+         o.nesterov = true;
+         return std::unique_ptr<Optimizer>(*SGD::Create(o));
+       }},
+      {"adam_amsgrad",
+       [=] {
+         AdamOptions o;
+         o.learning_rate = decay;
+         o.amsgrad = true;
+         return std::unique_ptr<Optimizer>(*Adam::Create(o));
+       }},
+      {"adamw",
+       [] {
+         AdamWOptions o;
+         o.learning_rate = LearningRateSchedule::CosineDecay(0.01, 10, 0.1, 2);
+         o.clip.global_clip_norm = 0.5;
+         return std::unique_ptr<Optimizer>(*AdamW::Create(o));
+       }},
+      {"rmsprop_centered",
+       [=] {
+         RMSpropOptions o;
+         o.learning_rate = decay;
+         o.centered = true;
+         o.momentum = 0.5;
+         return std::unique_ptr<Optimizer>(*RMSprop::Create(o));
+       }},
+      {"adagrad",
+       [=] {
+         AdagradOptions o;
+         o.learning_rate = decay;
+         o.clip.clip_norm = 0.3;
+         return std::unique_ptr<Optimizer>(*Adagrad::Create(o));
+       }},
+  };
+}
+
+void ExpectSameTrainingState(const Model& eager, const Model& traced) {
+  ASSERT_EQ(eager.variables().size(), traced.variables().size());
+  for (size_t i = 0; i < eager.variables().size(); ++i) {
+    EXPECT_THAT(traced.variables()[i].tensor(), BitwiseEquals(eager.variables()[i].tensor()))
+        << eager.variables()[i].path();
+  }
+  const SlotTable a = eager.optimizer()->SlotMap();
+  const SlotTable b = traced.optimizer()->SlotMap();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [path, slots] : a) {
+    ASSERT_EQ(b.count(path), 1u) << path;
+    for (const auto& [slot, tensor] : slots) {
+      EXPECT_THAT(b.at(path).at(slot), BitwiseEquals(tensor)) << path << " " << slot;
+    }
+  }
+  EXPECT_EQ(eager.optimizer()->iterations(), traced.optimizer()->iterations());
+  EXPECT_EQ(eager.step(), traced.step());
+}
+
+class TracedFitTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(TracedFitTest, EqualsEagerFitBitwiseAndTracesOncePerBatchShape) {
+  const OptimizerCase c = Optimizers()[static_cast<size_t>(GetParam())];
+  SCOPED_TRACE(c.name);
+  for (const bool cnn : {false, true}) {
+    SCOPED_TRACE(cnn ? "cnn" : "mlp");
+    const Tensor x = cnn ? Normal(Shape({22, 6, 6, 1}), 1) : Normal(Shape({22, 6}), 1);
+    const Tensor y = Labels(22, 3, 2);
+    FitOptions options;
+    options.epochs = 3;
+    options.batch_size = 8;  // 8, 8, 6: two batch shapes
+    options.shuffle_seed = 5;
+    options.verbose = Verbosity::kSilent;
+    std::shared_ptr<Model> eager = cnn ? Cnn() : Mlp();
+    std::shared_ptr<Model> traced = cnn ? Cnn() : Mlp();
+    for (Model* m : {eager.get(), traced.get()}) {
+      ASSERT_THAT(m->set_seed(3), IsOk());
+      ASSERT_THAT(m->Compile(c.make(), Loss::SparseCategoricalCrossentropy(true),
+                             {"sparse_categorical_accuracy"}),
+                  IsOk());
+    }
+    absl::StatusOr<History> eager_history = eager->Fit(x, y, options);
+    options.traced = true;
+    absl::StatusOr<History> traced_history = traced->Fit(x, y, options);
+    ASSERT_THAT(eager_history.status(), IsOk());
+    ASSERT_THAT(traced_history.status(), IsOk());
+    ExpectSameTrainingState(*eager, *traced);
+    for (size_t e = 0; e < eager_history->epochs.size(); ++e) {
+      EXPECT_EQ(eager_history->epochs[e].at("loss"), traced_history->epochs[e].at("loss"));
+      EXPECT_EQ(eager_history->epochs[e].at("sparse_categorical_accuracy"),
+                traced_history->epochs[e].at("sparse_categorical_accuracy"));
+    }
+    EXPECT_EQ(traced->traced_step_traces(), 2);
+    EXPECT_EQ(traced->optimizer()->iterations(), 9);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOptimizer, TracedFitTest, ::testing::Range(0, 5));
+
+TEST(TracedTraining, EagerAndTracedStepsMixFreely) {
+  // k eager steps, k traced, k eager: the same as 3k eager steps.
+  const Tensor x = Normal(Shape({8, 6}), 3);
+  const Tensor y = Labels(8, 3, 4);
+  std::shared_ptr<Model> mixed = Mlp();
+  std::shared_ptr<Model> eager = Mlp();
+  for (Model* m : {mixed.get(), eager.get()}) {
+    ASSERT_THAT(m->set_seed(8), IsOk());
+    ASSERT_THAT(m->Compile(Optimizers()[1].make(), Loss::SparseCategoricalCrossentropy(true)),
+                IsOk());
+  }
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_THAT(mixed->TrainOnBatch({x}, {y}, /*traced=*/i >= 3 && i < 6).status(), IsOk());
+    ASSERT_THAT(eager->TrainOnBatch({x}, {y}).status(), IsOk());
+  }
+  ExpectSameTrainingState(*eager, *mixed);
+  EXPECT_EQ(mixed->traced_step_traces(), 1);
+}
+
+TEST(TracedTraining, TrainingModeDropoutRefusesToBeTraced) {
+  SymbolicTensor in = Input({4});
+  SymbolicTensor out = (**Dense::Create(2, {}, "out"))((**Dropout::Create(0.5, {}, "drop"))(in));
+  std::shared_ptr<Model> model = *Functional::Create({in}, {out}, "dropper");
+  ASSERT_THAT(model->Compile(Optimizers()[0].make(), Loss::MeanSquaredError()), IsOk());
+  const Tensor x = Normal(Shape({4, 4}), 5);
+  const Tensor y = Normal(Shape({4, 2}), 6);
+  EXPECT_THAT(model->TrainOnBatch({x}, {y}, /*traced=*/true).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("drop"), HasSubstr("Dropout cannot be traced"))));
+  // Nothing was counted, and eager training still works.
+  EXPECT_EQ(model->optimizer()->iterations(), 0);
+  EXPECT_THAT(model->TrainOnBatch({x}, {y}).status(), IsOk());
+}
+
+}  // namespace
+}  // namespace concord::models
