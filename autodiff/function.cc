@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "autodiff/dispatch.h"
+#include "autodiff/passes.h"
 #include "autodiff/tape.h"
 #include "autodiff/trace.h"
 
@@ -130,6 +131,10 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
     return absl::Status(graph.status().code(),
                         absl::StrCat("Function '", options_.name, "' traced for ",
                                      signature.ToString(), ": ", graph.status().message()));
+  }
+  if (options_.optimize) {
+    graph = OptimizeGraph(*graph);  // bitwise the same results (Note [Graph passes])
+    if (!graph.ok()) return graph.status();
   }
   if (trace_count_ > options_.warn_after_traces) {
     options_.on_warning(absl::StrCat("warning: Function '", options_.name, "' traced ",

@@ -326,6 +326,36 @@ TEST(OptimizeGraph, WithEveryPassOffReturnsTheSameGraph) {
             "}\n");
 }
 
+TEST(Function, OptimizesItsGraphsUnlessAskedNotTo) {
+  const Value c = Value::Constant(F32({2}, Shape({})));
+  const auto fn = [&](const FunctionArgs& a) {
+    const Value dead = Exp(a.inputs[0]);
+    return std::vector<Value>{a.inputs[0] * Neg(c)};
+  };
+  Function optimized(fn, {.name = "opt"});
+  Function plain(fn, {.name = "plain", .optimize = false});
+  FunctionSignature sig;
+  sig.inputs = {Spec(Shape({2}))};
+  absl::StatusOr<const Graph*> g1 = optimized.GetGraph(sig);
+  absl::StatusOr<const Graph*> g2 = plain.GetGraph(sig);
+  ASSERT_THAT(g1.status(), IsOk());
+  ASSERT_THAT(g2.status(), IsOk());
+  EXPECT_EQ((*g1)->ToText(),
+            "graph opt(%0: float32[2]) {\n"
+            "  %1 = constant float32[]\n"
+            "  %2 = Mul(%0, %1) : float32[2]\n"
+            "  return %2\n"
+            "}\n");
+  EXPECT_THAT((*g2)->ToText(), HasSubstr("Exp(%0)"));
+  const Value x = Value::Constant(F32({1.5f, -3}, Shape({2})));
+  absl::StatusOr<std::vector<Value>> y1 = optimized({x});
+  absl::StatusOr<std::vector<Value>> y2 = plain({x});
+  ASSERT_THAT(y1.status(), IsOk());
+  ASSERT_THAT(y2.status(), IsOk());
+  EXPECT_THAT((*y1)[0].tensor(), BitwiseEquals((*y2)[0].tensor()));
+  EXPECT_THAT((*y1)[0].tensor(), BitwiseEquals((x * Neg(c)).tensor()));
+}
+
 // ---- Properties over random op programs.
 
 // A program with some leaves captured as constants (created outside the trace) and the rest
