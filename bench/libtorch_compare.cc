@@ -7,7 +7,10 @@
 //
 // W1: x float32 [16] requiring grad; y = x; 1000 times y = y * 1.0001 + 0.5; loss = sum(y);
 //     backward. ns_per_op = time / 2000.
-// W2: the same forward with no gradient recording (torch::NoGradGuard; no tape for Concord).
+// W2: issue 6's MLP training step (//bench:train_bench BM_MlpStepEager / BM_MlpStepTraced):
+//     batch 128, 784-512-512-10 ReLU, softmax cross-entropy, SGD(0.01). Printed as ms_per_step,
+//     for LibTorch and for Concord eager (impl=concord_eager) and traced (impl=concord_traced).
+// W3: W1's forward with no gradient recording (torch::NoGradGuard; no tape for Concord).
 // W4: one SGD training step of issue 5's small CNN (//bench:train_bench BM_CnnStep): input
 //     [32, 28, 28, 1] (NCHW [32, 1, 28, 28] for LibTorch), Conv2D 16 3x3 same + ReLU, MaxPool 2,
 //     Conv2D 32 3x3 same + ReLU, MaxPool 2, Flatten, Dense 10, softmax cross-entropy, SGD(0.01).
@@ -63,7 +66,7 @@ double MedianSeconds(const std::function<void()>& body) {
   return runs[runs.size() / 2];
 }
 
-// MedianNsPerOp is MedianSeconds in ns per op of the W1/W2 chains.
+// MedianNsPerOp is MedianSeconds in ns per op of the W1/W3 chains.
 double MedianNsPerOp(const std::function<void()>& body) {
   return MedianSeconds(body) * 1e9 / kOps;
 }
@@ -84,7 +87,7 @@ void TorchW1() {
   if (!x.grad().defined()) std::abort();
 }
 
-void TorchW2(const torch::Tensor& x) {
+void TorchW3(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   torch::Tensor y = x;
   for (int i = 0; i < kSteps; ++i) y = y * 1.0001 + 0.5;
@@ -110,8 +113,61 @@ void ConcordW1(const Value& x) {
   if (!grads.ok() || !(*grads)[0].ok()) std::abort();
 }
 
-void ConcordW2(const Value& x) {
+void ConcordW3(const Value& x) {
   if (!ConcordForward(x).ok()) std::abort();
+}
+
+// ---- W2: the MLP's training step --------------------------------------------------------------
+
+struct TorchMlp : torch::nn::Module {
+  TorchMlp()
+      : fc1(register_module("fc1", torch::nn::Linear(784, 512))),
+        fc2(register_module("fc2", torch::nn::Linear(512, 512))),
+        fc3(register_module("fc3", torch::nn::Linear(512, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    return fc3->forward(torch::relu(fc2->forward(torch::relu(fc1->forward(x)))));
+  }
+  torch::nn::Linear fc1;
+  torch::nn::Linear fc2;
+  torch::nn::Linear fc3;
+};
+
+double TorchW2() {
+  auto model = std::make_shared<TorchMlp>();
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.01));
+  const torch::Tensor x = torch::randn({128, 784});
+  const torch::Tensor y = torch::randint(0, 10, {128}, torch::kLong);
+  return MedianSeconds([&] {
+    sgd.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    sgd.step();
+  });
+}
+
+double ConcordW2(bool traced) {
+  namespace cm = concord::models;
+  namespace ce = concord::engine;
+  cm::DenseOptions relu;
+  relu.activation = "relu";
+  auto model = *cm::Sequential::Create(
+      cm::Input({784}),
+      {*cm::Dense::Create(512, relu, "dense1"), *cm::Dense::Create(512, relu, "dense2"),
+       *cm::Dense::Create(10, {}, "logits")},
+      "mlp");
+  cm::SGDOptions sgd;
+  sgd.learning_rate = 0.01;
+  if (!model->Compile(*cm::SGD::Create(sgd), cm::Loss::SparseCategoricalCrossentropy(true)).ok()) {
+    std::abort();
+  }
+  const std::vector<ce::Tensor> x = {
+      *ce::RandomNormal(ce::Shape({128, 784}), ce::DType::kFloat32, ce::RngStream{5, 3, 0})};
+  std::vector<int64_t> labels(128);
+  for (int i = 0; i < 128; ++i) labels[i] = (i * 7) % 10;
+  const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({128}), labels)};
+  return MedianSeconds([&] {
+    if (!model->TrainOnBatch(x, y, traced).ok()) std::abort();
+  });
 }
 
 // ---- W4: the small CNN's training step ----------------------------------------------------------
@@ -184,8 +240,12 @@ int main() {
 
   Report("W1", "libtorch", MedianNsPerOp(TorchW1));
   Report("W1", "concord", MedianNsPerOp([&] { ConcordW1(cx); }));
-  Report("W2", "libtorch", MedianNsPerOp([&] { TorchW2(tx); }));
-  Report("W2", "concord", MedianNsPerOp([&] { ConcordW2(cx); }));
+  Report("W3", "libtorch", MedianNsPerOp([&] { TorchW3(tx); }));
+  Report("W3", "concord", MedianNsPerOp([&] { ConcordW3(cx); }));
+  std::printf("workload=W2 impl=libtorch ms_per_step=%.3f\n", TorchW2() * 1e3);
+  std::printf("workload=W2 impl=concord_eager ms_per_step=%.3f\n", ConcordW2(false) * 1e3);
+  std::printf("workload=W2 impl=concord_traced ms_per_step=%.3f\n", ConcordW2(true) * 1e3);
+  std::fflush(stdout);
   std::printf("workload=W4 impl=libtorch ms_per_step=%.3f\n", TorchW4() * 1e3);
   std::printf("workload=W4 impl=concord ms_per_step=%.3f\n", ConcordW4() * 1e3);
   return 0;

@@ -14,12 +14,19 @@
 //   BM_MlpFit/<threads>         Fit over 1024 samples (8 steps of 128) of the same MLP, one
 //                               epoch per iteration, shuffled. Counter samples_per_second; compare
 //                               with 128 / BM_MlpTrainOnBatch's step time for the loop's overhead.
+//   BM_MlpStepEager/<threads>   issue 6's MLP training step (the same MLP, batch 128, SGD), eager:
+//   BM_MlpStepTraced/<threads>  and traced (TrainOnBatch(x, y, /*traced=*/true): one graph for
+//                               forward, loss, gradient and update). Counters ms_per_step and
+//                               peak_mib (the allocator's peak live bytes during the timed steps).
+//                               //bench:libtorch_compare runs the same step as workload W2.
+//   BM_CnnStepTraced/<threads>  BM_CnnStep as a traced step.
 
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/engine.h"
 #include "models/models.h"
 
@@ -111,6 +118,48 @@ void BM_MlpTrainOnBatch(benchmark::State& state) {
   SetMsPerStep(state);
 }
 BENCHMARK(BM_MlpTrainOnBatch)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// StepBenchmark times TrainOnBatch(traced) of `model` on (x, y) and reports the peak live bytes.
+void StepBenchmark(benchmark::State& state, Model& model, const std::vector<Tensor>& x,
+                   const std::vector<Tensor>& y, bool traced) {
+  engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));
+  // One untimed step: builds the model and, when traced, traces the step.
+  if (absl::Status s = model.TrainOnBatch(x, y, traced).status(); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  engine::Allocator& allocator = engine::Allocator::Get();
+  allocator.ResetPeak();
+  const int64_t base = allocator.live_bytes();
+  for (auto _ : state) {
+    absl::StatusOr<Logs> logs = model.TrainOnBatch(x, y, traced);
+    if (!logs.ok()) {
+      state.SkipWithError(std::string(logs.status().message()).c_str());
+      break;
+    }
+  }
+  SetMsPerStep(state);
+  state.counters["peak_mib"] =
+      static_cast<double>(allocator.peak_live_bytes() - base) / (1024.0 * 1024.0);
+}
+
+void BM_MlpStepEager(benchmark::State& state) {
+  std::shared_ptr<Model> model = Mlp();
+  StepBenchmark(state, *model, {Normal(Shape({128, 784}), 3)}, {Labels(128, 4)}, false);
+}
+BENCHMARK(BM_MlpStepEager)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MlpStepTraced(benchmark::State& state) {
+  std::shared_ptr<Model> model = Mlp();
+  StepBenchmark(state, *model, {Normal(Shape({128, 784}), 3)}, {Labels(128, 4)}, true);
+}
+BENCHMARK(BM_MlpStepTraced)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_CnnStepTraced(benchmark::State& state) {
+  std::shared_ptr<Model> model = Cnn();
+  StepBenchmark(state, *model, {Normal(Shape({32, 28, 28, 1}), 1)}, {Labels(32, 2)}, true);
+}
+BENCHMARK(BM_CnnStepTraced)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MlpFit(benchmark::State& state) {
   engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));
