@@ -106,7 +106,11 @@ absl::StatusOr<std::vector<engine::Tensor>> RunGraph(const Graph& graph,
   }
   std::vector<engine::Tensor> out;
   out.reserve(graph.outputs().size());
-  for (int64_t id : graph.outputs()) out.push_back(values[id]);
+  for (int64_t id : graph.outputs()) {
+    // A constant output is copied: the caller must not be able to write into the cached graph.
+    const bool constant = id >= graph.num_inputs() && id < graph.num_inputs() + graph.num_constants();
+    out.push_back(constant ? values[id].Clone() : values[id]);
+  }
   return out;
 }
 
