@@ -385,6 +385,11 @@ absl::Status Serializable(Primitive p) {
         "Custom (a CustomGradient) cannot be part of a serialized graph: its functions are C++ "
         "code");
   }
+  if (p == Primitive::kAssignResource) {
+    return absl::UnimplementedError(
+        absl::StrCat("AssignResource cannot be part of a serialized graph: format version ",
+                     kGraphFormatVersion, " holds values, not references to live variables"));
+  }
   if (PrimitiveFamily(p) == "control") {
     return absl::UnimplementedError(
         absl::StrCat(PrimitiveName(p), " cannot be part of a serialized graph: format version ",
@@ -626,10 +631,19 @@ absl::StatusOr<std::string> SerializeGraph(const Graph& graph) {
       return absl::Status(
           s.code(), absl::StrCat("SerializeGraph: graph '", graph.name(), "': ", s.message()));
     }
-    if (eq.attrs.custom != nullptr || !eq.attrs.subgraphs.empty()) {
+    if (eq.attrs.custom != nullptr || !eq.attrs.subgraphs.empty() || eq.attrs.resource != nullptr) {
       return absl::UnimplementedError(absl::StrCat("SerializeGraph: graph '", graph.name(),
                                                    "': ", eq.ToString(),
-                                                   " carries functions or subgraphs"));
+                                                   " carries functions, subgraphs or a resource"));
+    }
+  }
+  for (int64_t k = 0; k < graph.num_constants(); ++k) {
+    const Graph::Constant& c = graph.constants()[static_cast<size_t>(k)];
+    if (c.resource != nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          "SerializeGraph: graph '", graph.name(), "': %", graph.constant_id(k),
+          " reads resource '", c.resource->name(), "' when the graph runs; format version ",
+          kGraphFormatVersion, " holds values, not references to live variables"));
     }
   }
   std::string out =

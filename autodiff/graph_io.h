@@ -48,16 +48,17 @@ inline constexpr int kGraphFormatVersion = 1;
 
 // SerializeGraph writes `graph` (which must verify) in the format of Note [Serialized graph
 // format]. Unimplemented for what version 1 cannot hold: a Custom equation (a CustomGradient's
-// functions are C++ code; tracing never records one) and control flow (Cond, While, WhileGrad),
-// whose subgraphs the format does not carry yet.
+// functions are C++ code; tracing never records one), control flow (Cond, While, WhileGrad),
+// whose subgraphs the format does not carry yet, and resources (a resource constant, which the
+// graph reads when it runs, and AssignResource), which refer to live variables, not values.
 absl::StatusOr<std::string> SerializeGraph(const Graph& graph);
 
 // ParseGraph reads a serialized graph. Errors name the line and what is wrong: DataLoss for text
 // that ends before its `end` line or constant data of the wrong length or with bad digits,
 // InvalidArgument for everything else (an unknown version, primitive or dtype, a bad shape, an id
 // used before it is defined or out of range, a shape rule that disagrees with the recorded specs,
-// a line not in the canonical form, text after `end`, a Custom or control-flow primitive). It never
-// aborts, whatever the input.
+// a line not in the canonical form, text after `end`, a Custom, control-flow or AssignResource
+// primitive). It never aborts, whatever the input.
 absl::StatusOr<Graph> ParseGraph(absl::string_view text);
 
 }  // namespace concord::autodiff

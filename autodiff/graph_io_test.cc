@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "autodiff/graph.h"
 #include "autodiff/interpreter.h"
 #include "autodiff/ops.h"
+#include "autodiff/resource.h"
 #include "autodiff/tape.h"
 #include "autodiff/trace.h"
 #include "autodiff/value.h"
@@ -353,6 +355,25 @@ TEST(SerializeGraph, RefusesControlFlowWhoseSubgraphsVersion1CannotHold) {
                                  "does not carry subgraphs")));
 }
 
+// FixedResource is a stand-in for a live variable (models::Variable in practice).
+class FixedResource : public Resource {
+ public:
+  Value Read() const override { return Value::Constant(Tensor::Zeros(Shape({2}))); }
+  absl::Status Write(const Tensor&) override { return absl::OkStatus(); }
+  std::string name() const override { return "dense/kernel"; }
+};
+
+TEST(SerializeGraph, RefusesAResourceWhoseValueIsReadWhenTheGraphRuns) {
+  Graph g("stateful");
+  g.AddConstant(Tensor::Zeros(Shape({2})), /*from_variable=*/true,
+                std::make_shared<FixedResource>());
+  g.SetOutputs({0});
+  ASSERT_THAT(g.Verify(), IsOk());
+  EXPECT_THAT(SerializeGraph(g).status(),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("%0 reads resource 'dense/kernel' when the graph runs")));
+}
+
 // ---- Refusals. Each edits the documented text in one place.
 
 std::string Edit(absl::string_view from, absl::string_view to) {
@@ -430,6 +451,8 @@ TEST(ParseGraph, RejectsUnknownNamesAndBadShapes) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown primitive 'Mull'")));
   EXPECT_THAT(ParseGraph(Edit("%2 = Mul", "%2 = Custom")).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Custom")));
+  EXPECT_THAT(ParseGraph(Edit("%2 = Mul", "%2 = AssignResource")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("AssignResource cannot")));
   EXPECT_THAT(ParseGraph(Edit("%2 = Mul", "%2 = Cond")).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 5: Cond cannot be part of a serialized graph")));
