@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/models.h"
+#include "models/test_models.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 #include "testing/tensor_matchers.h"
@@ -29,25 +30,9 @@ using ::concord::testing::IsOk;
 using engine::DType;
 using engine::Shape;
 using ::testing::HasSubstr;
+using namespace test_models;  // NOLINT: the shared architectures (models/test_models.h)
 
 constexpr uint64_t kSeed = 2026;
-
-Value RandomInput(Shape shape, uint64_t key) {
-  return Value::Constant(
-      *engine::RandomNormal(shape, DType::kFloat32, engine::RngStream{99, key, 0}));
-}
-
-template <typename T>
-std::shared_ptr<T> Must(absl::StatusOr<std::shared_ptr<T>> x) {
-  CONCORD_CHECK_MSG(x.ok(), "a layer or model could not be made");
-  return *std::move(x);
-}
-
-DenseOptions Relu() {
-  DenseOptions o;
-  o.activation = "relu";
-  return o;
-}
 
 // SummaryWithoutClasses is the summary without the model classes (Model, Functional, ...),
 // which are all that may differ between the forms.
@@ -140,37 +125,9 @@ void ExpectSameModels(Model& a, Model& b, const std::vector<Value>& inputs) {
   EXPECT_EQ(FirstDifference(a, b, inputs), "");
 }
 
-// Every functional model is also checked against its own JSON rebuild.
-std::shared_ptr<Model> FromItsConfig(const Model& model) {
-  absl::StatusOr<std::string> json = ModelToJson(model);
-  CONCORD_CHECK_MSG(json.ok(), "ModelToJson failed");
-  absl::StatusOr<std::shared_ptr<Model>> copy = ModelFromJson(*json);
-  CONCORD_CHECK_MSG(copy.ok(), "ModelFromJson failed");
-  return *std::move(copy);
-}
+// The architectures are in models/test_models.h.
 
 // --- An MLP ---------------------------------------------------------------------------------
-
-class SubclassMlp : public Model {
- public:
-  SubclassMlp() : Model("mlp") {
-    hidden_ = AddLayer("hidden", Dense::Create(16, Relu()));
-    out_ = AddLayer("out", Dense::Create(4));
-  }
-  Value Call(const Value& x, bool training) override {
-    return (*out_)((*hidden_)(x, training), training);
-  }
-
- private:
-  Dense* hidden_;
-  Dense* out_;
-};
-
-std::shared_ptr<Functional> FunctionalMlp() {
-  SymbolicTensor x = Input({8});
-  SymbolicTensor h = (*Must(Dense::Create(16, Relu(), "hidden")))(x);
-  return Must(Functional::Create({x}, {(*Must(Dense::Create(4, {}, "out")))(h)}, "mlp"));
-}
 
 TEST(EquivalenceTest, MlpSubclassFunctionalSequentialAndConfigAgree) {
   Value x = RandomInput(Shape({5, 8}), 1);
@@ -187,54 +144,6 @@ TEST(EquivalenceTest, MlpSubclassFunctionalSequentialAndConfigAgree) {
 }
 
 // --- A small CNN with BatchNorm and Dropout ----------------------------------------------------
-
-Conv2DOptions SameRelu() {
-  Conv2DOptions o;
-  o.padding = "same";
-  o.activation = "relu";
-  return o;
-}
-
-class SubclassCnn : public Model {
- public:
-  SubclassCnn() : Model("cnn") {
-    conv_ = AddLayer("conv", Conv2D::Create(4, {3, 3}, SameRelu()));
-    bn_ = AddLayer("bn", BatchNormalization::Create());
-    pool_ = AddLayer("pool", MaxPool2D::Create());
-    drop_ = AddLayer("drop", Dropout::Create(0.3));
-    flat_ = AddLayer("flat", Flatten::Create());
-    logits_ = AddLayer("logits", Dense::Create(3));
-  }
-  Value Call(const Value& x, bool training) override {
-    Value h = (*bn_)((*conv_)(x, training), training);
-    h = (*drop_)((*pool_)(h, training), training);
-    return (*logits_)((*flat_)(h, training), training);
-  }
-
- private:
-  Conv2D* conv_;
-  BatchNormalization* bn_;
-  MaxPool2D* pool_;
-  Dropout* drop_;
-  Flatten* flat_;
-  Dense* logits_;
-};
-
-std::vector<std::shared_ptr<Layer>> CnnLayers() {
-  return {Must(Conv2D::Create(4, {3, 3}, SameRelu(), "conv")),
-          Must(BatchNormalization::Create({}, "bn")),
-          Must(MaxPool2D::Create({}, "pool")),
-          Must(Dropout::Create(0.3, {}, "drop")),
-          Must(Flatten::Create("flat")),
-          Must(Dense::Create(3, {}, "logits"))};
-}
-
-std::shared_ptr<Functional> FunctionalCnn() {
-  SymbolicTensor x = Input({8, 8, 2});
-  SymbolicTensor h = x;
-  for (const auto& layer : CnnLayers()) h = (*layer)(h);
-  return Must(Functional::Create({x}, {h}, "cnn"));
-}
 
 TEST(EquivalenceTest, CnnWithBatchNormAndDropoutAgreesInTrainingAndInference) {
   Value x = RandomInput(Shape({4, 8, 8, 2}), 2);
@@ -269,39 +178,6 @@ TEST(EquivalenceTest, BatchNormTrainingAndInferenceDifferAndOnlyTrainingMovesSta
 
 // --- Branches and merges with a shared layer, two inputs and two outputs ---------------------
 
-class SubclassBranches : public Model {
- public:
-  SubclassBranches() : Model("branches") {
-    shared_ = AddLayer("shared", Dense::Create(6, Relu()));
-    concat_ = AddLayer("concat", Concatenate::Create());
-    add_ = AddLayer("add", Add::Create());
-    head_ = AddLayer("head", Dense::Create(2));
-  }
-  std::vector<Value> CallMultiple(absl::Span<const Value> inputs, bool training) override {
-    Value a = (*shared_)(inputs[0], training);
-    Value b = (*shared_)(inputs[1], training);
-    Value c = (*concat_)({a, b}, training);
-    Value d = (*add_)({a, b}, training);
-    return {(*head_)(c, training), d};
-  }
-
- private:
-  Dense* shared_;
-  Concatenate* concat_;
-  Add* add_;
-  Dense* head_;
-};
-
-std::shared_ptr<Functional> FunctionalBranches() {
-  SymbolicTensor x1 = Input({5}), x2 = Input({5});
-  auto shared = Must(Dense::Create(6, Relu(), "shared"));
-  SymbolicTensor a = (*shared)(x1), b = (*shared)(x2);
-  SymbolicTensor c = (*Must(Concatenate::Create({}, "concat")))({a, b});
-  SymbolicTensor d = (*Must(Add::Create({}, "add")))({a, b});
-  SymbolicTensor y = (*Must(Dense::Create(2, {}, "head")))(c);
-  return Must(Functional::Create({x1, x2}, {y, d}, "branches"));
-}
-
 TEST(EquivalenceTest, BranchesWithASharedLayerAgreeAndTheSharedLayerHasOneKernel) {
   std::vector<Value> inputs = {RandomInput(Shape({3, 5}), 4), RandomInput(Shape({3, 5}), 5)};
   auto subclass = Must(Model::Make<SubclassBranches>());
@@ -318,48 +194,6 @@ TEST(EquivalenceTest, BranchesWithASharedLayerAgreeAndTheSharedLayerHasOneKernel
 
 // --- A nested block -------------------------------------------------------------------------
 
-class SubclassBlock : public Model {
- public:
-  SubclassBlock() : Model("block") {
-    dense_ = AddLayer("dense", Dense::Create(8, Relu()));
-    norm_ = AddLayer("norm", LayerNormalization::Create());
-  }
-  Value Call(const Value& x, bool training) override {
-    return (*norm_)((*dense_)(x, training), training);
-  }
-
- private:
-  Dense* dense_;
-  LayerNormalization* norm_;
-};
-
-class SubclassNested : public Model {
- public:
-  SubclassNested() : Model("nested") {
-    stem_ = AddLayer("stem", Dense::Create(8));
-    block_ = AddLayer("block1", Model::Make<SubclassBlock>());
-    out_ = AddLayer("out", Dense::Create(3));
-  }
-  Value Call(const Value& x, bool training) override {
-    return (*out_)((*block_)((*stem_)(x, training), training), training);
-  }
-
- private:
-  Dense* stem_;
-  SubclassBlock* block_;
-  Dense* out_;
-};
-
-std::shared_ptr<Functional> FunctionalNested() {
-  SymbolicTensor bx = Input({8});
-  SymbolicTensor bh = (*Must(Dense::Create(8, Relu(), "dense")))(bx);
-  auto block = Must(
-      Functional::Create({bx}, {(*Must(LayerNormalization::Create({}, "norm")))(bh)}, "block1"));
-  SymbolicTensor x = Input({6});
-  SymbolicTensor h = (*block)((*Must(Dense::Create(8, {}, "stem")))(x));
-  return Must(Functional::Create({x}, {(*Must(Dense::Create(3, {}, "out")))(h)}, "nested"));
-}
-
 TEST(EquivalenceTest, ANestedBlockAgreesAndItsPathsAreBelowTheBlockName) {
   Value x = RandomInput(Shape({2, 6}), 6);
   auto subclass = Must(Model::Make<SubclassNested>());
@@ -374,50 +208,6 @@ TEST(EquivalenceTest, ANestedBlockAgreesAndItsPathsAreBelowTheBlockName) {
 }
 
 // --- Random layer stacks: every style, generated ------------------------------------------
-
-// StackLayer is one generated layer: a kind and its arguments.
-struct StackLayer {
-  int kind = 0;  // 0 Dense, 1 Dropout, 2 BatchNormalization, 3 LayerNormalization, 4 Activation
-  int64_t units = 1;
-  std::string activation = "linear";
-  double rate = 0.5;
-};
-
-std::shared_ptr<Layer> MakeStackLayer(const StackLayer& spec, const std::string& name) {
-  switch (spec.kind) {
-    case 0: {
-      DenseOptions options;
-      options.activation = spec.activation;
-      return Must(Dense::Create(spec.units, options, name));
-    }
-    case 1:
-      return Must(Dropout::Create(spec.rate, {}, name));
-    case 2:
-      return Must(BatchNormalization::Create({}, name));
-    case 3:
-      return Must(LayerNormalization::Create({}, name));
-    default:
-      return Must(Activation::Create(spec.activation, name));
-  }
-}
-
-// Stack is a generic subclassed model whose Call applies its layers in order.
-class Stack : public Model {
- public:
-  explicit Stack(const std::vector<StackLayer>& specs) : Model("stack") {
-    for (size_t i = 0; i < specs.size(); ++i) {
-      layers_.push_back(AddLayer(absl::StrCat("l", i), MakeStackLayer(specs[i], "")));
-    }
-  }
-  Value Call(const Value& x, bool training) override {
-    Value h = x;
-    for (Layer* layer : layers_) h = (*layer)(h, training);
-    return h;
-  }
-
- private:
-  std::vector<Layer*> layers_;
-};
 
 RC_GTEST_PROP(EquivalenceProperty, RandomLayerStacksAgreeAsSubclassSequentialAndConfig, ()) {
   const auto pick = [](int lo, int hi) { return rc::gen::resize(100, rc::gen::inRange(lo, hi)); };
