@@ -69,6 +69,10 @@ TensorSpec TensorSpec::Of(const engine::Tensor& tensor) {
   return TensorSpec(tensor.shape().ToVector(), tensor.dtype());
 }
 
+TensorSpec TensorSpec::Of(const Value& value) {
+  return TensorSpec(value.shape().ToVector(), value.dtype());
+}
+
 bool TensorSpec::CompatibleWith(const TensorSpec& other) const {
   if (dtype != other.dtype || dims.size() != other.dims.size()) return false;
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -144,7 +148,7 @@ absl::StatusOr<TensorSpec> TensorSpec::FromJson(const nlohmann::json& json) {
 std::vector<TensorSpec> SpecsOf(absl::Span<const Value> values) {
   std::vector<TensorSpec> specs;
   specs.reserve(values.size());
-  for (const Value& v : values) specs.push_back(TensorSpec::Of(v.tensor()));
+  for (const Value& v : values) specs.push_back(TensorSpec::Of(v));
   return specs;
 }
 
@@ -476,7 +480,7 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
     if (!outputs[i].ok()) {
       return ErrorValues(internal::LayerError(*this, outputs[i].status()), outputs.size());
     }
-    TensorSpec actual = TensorSpec::Of(outputs[i].tensor());
+    TensorSpec actual = TensorSpec::Of(outputs[i]);
     if (!actual.CompatibleWith((*out_specs)[i])) {
       return ErrorValues(absl::InternalError(absl::StrCat(
                              Describe(), ": output ", i, " is ", actual.ToString(),

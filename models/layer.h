@@ -67,6 +67,10 @@ struct TensorSpec {
       : dims(std::move(dims)), dtype(dtype) {}
   // Of is the spec of a concrete tensor.
   static TensorSpec Of(const engine::Tensor& tensor);
+  // Of is the spec of a value (which must be ok()), concrete or symbolic: it reads the shape,
+  // never the data, so it is what layers use on values that may be traced (Note [Tracing] in
+  // autodiff/trace.h: reading a traced value's data fails the trace).
+  static TensorSpec Of(const autodiff::Value& value);
 
   int rank() const { return static_cast<int>(dims.size()); }
   // CompatibleWith: same dtype and rank, and every size known in both is equal.
@@ -307,7 +311,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<internal::CallRecord> last_call_records_;
 };
 
-// Specs returns the specs of concrete values (which must be ok()).
+// SpecsOf returns the specs of values (which must be ok()), concrete or symbolic.
 std::vector<TensorSpec> SpecsOf(absl::Span<const autodiff::Value> values);
 
 namespace internal {

@@ -138,7 +138,7 @@ absl::StatusOr<std::vector<TensorSpec>> Conv2D::ComputeOutputSpecs(
                               x.ToString()));
   }
   if (kernel_.defined()) {
-    const TensorSpec kernel = TensorSpec::Of(kernel_.tensor());
+    const TensorSpec kernel = TensorSpec::Of(kernel_.value());
     if (channels != kernel.dims[2]) {
       return Error(absl::StrCat("expected ", kernel.dims[2], " channels (the kernel is ",
                                 kernel.ShapeString(), "), got ", x.ToString()));

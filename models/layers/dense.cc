@@ -56,7 +56,7 @@ absl::StatusOr<std::vector<TensorSpec>> Dense::ComputeOutputSpecs(
                               x.ToString()));
   }
   if (kernel_.defined()) {
-    const TensorSpec kernel = TensorSpec::Of(kernel_.tensor());
+    const TensorSpec kernel = TensorSpec::Of(kernel_.value());
     if (in != kernel.dims[0]) {
       return Error(absl::StrCat("expected the last dimension ", kernel.dims[0], " (the kernel is ",
                                 kernel.ShapeString(), "), got ", x.ToString()));

@@ -160,7 +160,7 @@ absl::StatusOr<std::vector<TensorSpec>> FunctionLayer::RunOnZeros(
       return Error(absl::StrCat("function '", function_name_, "' failed on zero inputs ",
                                 SpecsString(concrete), ": ", y.status().message()));
     }
-    specs.push_back(TensorSpec::Of(y.tensor()));
+    specs.push_back(TensorSpec::Of(y));
   }
   return specs;
 }
