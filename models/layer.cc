@@ -8,6 +8,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "autodiff/ops.h"
+#include "autodiff/resource.h"
+#include "autodiff/trace.h"
 #include "engine/status.h"
 
 namespace concord::models {
@@ -211,6 +214,74 @@ SymbolicTensor Input(std::vector<int64_t> shape, engine::DType dtype, std::strin
 // --- Layer: names, paths, seeds ----------------------------------------------------------------
 
 Layer::Layer(std::string name) : name_(std::move(name)) {}
+
+// StepResource: a layer's step as a resource (Note [Call context]). It holds the step state
+// weakly, so a graph that outlives its model gets an error, not a dangling read.
+class StepResource final : public autodiff::Resource {
+ public:
+  StepResource(std::weak_ptr<Layer::StepState> state, std::string name)
+      : state_(std::move(state)), name_(std::move(name)) {}
+
+  Value Read() const override {
+    const std::shared_ptr<Layer::StepState> s = state_.lock();
+    if (s == nullptr) return Value::Error(Gone());
+    if (s->traced.defined()) return s->traced;
+    Value v = Value::Scalar<int64_t>(s->value);
+    v.node()->resource = self_.lock();
+    return v;
+  }
+
+  absl::Status Write(const engine::Tensor& t) override {
+    const std::shared_ptr<Layer::StepState> s = state_.lock();
+    if (s == nullptr) return Gone();
+    if (t.dtype() != engine::DType::kInt64 || t.rank() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step of '", name_, "' must be an int64 scalar, got ", t.ShapeString()));
+    }
+    s->value = t.data<int64_t>()[0];
+    return absl::OkStatus();
+  }
+
+  std::string name() const override { return name_; }
+
+  void set_self(const std::shared_ptr<StepResource>& self) { self_ = self; }
+
+ private:
+  absl::Status Gone() const {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the model of step '", name_, "' no longer exists (a traced graph outlived it)"));
+  }
+  std::weak_ptr<Layer::StepState> state_;
+  std::weak_ptr<StepResource> self_;
+  std::string name_;
+};
+
+std::shared_ptr<autodiff::Resource> Layer::step_resource() {
+  if (step_resource_ == nullptr) {
+    auto r = std::make_shared<StepResource>(step_, absl::StrCat(name_, ":step"));
+    r->set_self(r);
+    step_resource_ = r;
+  }
+  return step_resource_;
+}
+
+void Layer::AdvanceStep() {
+  if (!autodiff::IsTracing()) {
+    ++step_->value;
+    return;
+  }
+  // Traced: the graph advances the step when it runs; later training calls in this trace see the
+  // advanced value, and the state forgets it when the trace ends.
+  const std::shared_ptr<autodiff::Resource> resource = step_resource();
+  const Value next = autodiff::AssignResource(
+      resource, autodiff::Add(resource->Read(), Value::Scalar<int64_t>(1)));
+  const bool first = !step_->traced.defined();
+  step_->traced = next;
+  if (first) {
+    std::shared_ptr<StepState> state = step_;
+    autodiff::internal::CurrentTrace()->OnFinish([state] { state->traced = Value(); });
+  }
+}
 Layer::~Layer() {
   for (const auto& child : sublayers_) child->parent_ = nullptr;
 }
@@ -441,7 +512,7 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
   ActiveCall own_call;
   bool outermost = active_calls.empty();
   if (outermost) {
-    own_call.step = step_;
+    own_call.step = step_->value;
     active_calls.push_back(&own_call);
   }
   ActiveCall& call = *active_calls.back();
@@ -454,7 +525,7 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
     active_calls.pop_back();
     // Only a successful training call counts as a step: a retried call draws the same masks.
     bool ok = std::all_of(outputs.begin(), outputs.end(), [](const Value& y) { return y.ok(); });
-    if (training && ok) ++step_;
+    if (training && ok) AdvanceStep();
     last_call_records_ = std::move(own_call.records);
   } else {
     internal::CallRecord record;

@@ -24,6 +24,9 @@
 // the number of training-mode calls the root has completed, so Dropout masks are a pure function
 // of (seed, layer path, step, how many times this layer was already called in this step) in
 // either model style — and the step advances after each successful outermost training call.
+// Inside a trace (autodiff::Function) that advance is a side effect of the graph: the step is a
+// resource (step_resource()), so each run of a traced training call counts once, exactly as an
+// eager call does.
 //
 // Note [Layer errors]
 // A call never aborts on bad input. A layer checks its inputs against ComputeOutputSpecs and its
@@ -196,8 +199,17 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   // step is this layer's completed outermost training calls (Note [Call context]); set_step
   // restores it (checkpoints do).
-  int64_t step() const { return step_; }
-  void set_step(int64_t step) { step_ = step; }
+  int64_t step() const { return step_->value; }
+  void set_step(int64_t step) { step_->value = step; }
+  // step_resource is the step as an autodiff resource (an int64 scalar), which traced calls read
+  // and advance by reference.
+  std::shared_ptr<autodiff::Resource> step_resource();
+
+ private:
+  // AdvanceStep counts a successful outermost training call (recorded when tracing).
+  void AdvanceStep();
+
+ public:
 
   // --- Building -------------------------------------------------------------------------
   bool built() const { return built_; }
@@ -307,7 +319,14 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool built_ = false;
   bool building_ = false;
   uint64_t seed_ = 0;
-  int64_t step_ = 0;
+  struct StepState {
+    int64_t value = 0;
+    // Inside a trace: the step after this trace's training calls so far (symbolic).
+    autodiff::Value traced;
+  };
+  std::shared_ptr<StepState> step_ = std::make_shared<StepState>();
+  std::shared_ptr<autodiff::Resource> step_resource_;
+  friend class StepResource;
   std::vector<internal::CallRecord> last_call_records_;
 };
 

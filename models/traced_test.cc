@@ -384,6 +384,37 @@ TEST(TracedTest, TracedTrainingCallsMoveBatchNormStatisticsExactlyAsEagerCallsWi
   EXPECT_EQ(forward->trace_count(), 2);
 }
 
+TEST(TracedTest, EachRunOfATracedTrainingCallAdvancesTheStepOnceAsEagerDoes) {
+  // Note [Call context]: the step (which Dropout masks and checkpoints use) is a resource, so the
+  // graph advances it on every run, not once when traced.
+  const Value x = RandomInput(Shape({4, 8, 8, 2}), 8);
+  auto eager = Seeded([] { return Must(Model::Make<SubclassCnn>(0.0)); });
+  auto traced = Seeded([] { return Must(Model::Make<SubclassCnn>(0.0)); });
+  std::unique_ptr<Function> forward = Forward(traced);
+  // Two training calls inside one traced function count twice per run.
+  Function twice(
+      [&](const FunctionArgs& a) {
+        (void)traced->CallMulti(a.inputs, true);
+        return traced->CallMulti(a.inputs, true);
+      },
+      {.name = "twice"});
+  for (int k = 1; k <= 3; ++k) {
+    (void)(*eager)(x, true);
+    ASSERT_THAT(forward->Call({x}, {}, true).status(), IsOk());
+    EXPECT_EQ(traced->step(), eager->step()) << "call " << k;
+    ASSERT_THAT(forward->Call({x}, {}, false).status(), IsOk());
+    EXPECT_EQ(traced->step(), eager->step()) << "inference call " << k;
+  }
+  for (int k = 1; k <= 2; ++k) {
+    (void)(*eager)(x, true);
+    (void)(*eager)(x, true);
+    ASSERT_THAT(twice.Call({x}).status(), IsOk());
+    EXPECT_EQ(traced->step(), eager->step()) << "double call " << k;
+  }
+  EXPECT_EQ(traced->step(), 7);
+  EXPECT_EQ(twice.trace_count(), 1);
+}
+
 TEST(TracedTest, AnAssignmentAfterTracingChangesTheTracedOutputAsEagerWithoutARetrace) {
   const Value x = RandomInput(Shape({4, 8, 8, 2}), 8);
   auto model = Seeded([] { return FunctionalCnn(); });

@@ -261,11 +261,9 @@ absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tens
   const std::vector<Value> targets = Constants(y);
   values.insert(values.end(), targets.begin(), targets.end());
   const std::vector<autodiff::PlainArg> plain = {static_cast<int64_t>(x.size())};
-  const int64_t step_before = step();
+  // The graph advances step() itself (Note [Call context]); the optimizer counts here.
   CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out,
                            training_->traced_step->Call(values, plain, /*training=*/true));
-  // One successful training call, whether or not this call traced (Note [Call context]).
-  set_step(step_before + 1);
   optimizer.FinishTracedStep();
   *loss = out[0];
   *first_output = out[1];
