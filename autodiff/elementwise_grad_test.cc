@@ -242,6 +242,15 @@ RC_GTEST_PROP(ElementwiseGrad, WhereMatchesFiniteDifferencesWithBroadcasting, ()
   Check(GradCheck([c](absl::Span<const Value> in) { return Where(c, in[0], in[1]); }, {x, y}));
 }
 
+// ReluGrad(x, g), Relu's gradient rule, is linear in g (first and second order); x gets none.
+RC_GTEST_PROP(ElementwiseGrad, ReluGradMatchesFiniteDifferencesInG, ()) {
+  const Shape shape = GenFirstOrderShape();
+  const Value x = Value::Constant(*GenTensor(shape, DType::kFloat64, -2, 2));
+  const Tensor g = *GenTensor(shape, DType::kFloat64, -2, 2);
+  Check(GradCheck([x](absl::Span<const Value> in) { return ReluGrad(x, in[0]); }, {g}));
+  Check(GradGradCheck([x](absl::Span<const Value> in) { return ReluGrad(x, in[0]) * in[0]; }, {g}));
+}
+
 // ---- Second order: every differentiable unary and binary op ------------------------------------
 
 RC_GTEST_PROP(ElementwiseGradGrad, UnaryOpsHaveCorrectSecondDerivatives, ()) {
@@ -329,6 +338,16 @@ TEST(ElementwiseGrad, WhereRoutesTheGradientToTheSelectedSide) {
   const std::vector<Value> g = GradientsOf([&] { return Where(cond, x, y) * 2.0; }, {x, y});
   EXPECT_THAT(g[0].tensor(), BitwiseEquals(F64(Shape({3}), {2, 0, 2})));
   EXPECT_THAT(g[1].tensor(), BitwiseEquals(F64(Shape({}), {2})));
+}
+
+TEST(ElementwiseGrad, ReluGradientIsReluGradOfTheOutput) {
+  const Value x = Const64(Shape({4}), {2, -1, 0, 3});
+  const Value g = Const64(Shape({4}), {5, 5, 5, -0.0});
+  const std::vector<Value> d = GradientsOf([&] { return Relu(x) * g; }, {x});
+  EXPECT_THAT(d[0].tensor(), BitwiseEquals(F64(Shape({4}), {5, 0, 0, -0.0})));
+  // d/dg of ReluGrad(x, g) is ReluGrad(x, gg).
+  const std::vector<Value> dd = GradientsOf([&] { return ReluGrad(x, g) * 2.0; }, {x, g});
+  EXPECT_THAT(dd[1].tensor(), BitwiseEquals(F64(Shape({4}), {2, 0, 0, 2})));
 }
 
 TEST(ElementwiseGrad, StopGradientBlocksTheGradient) {

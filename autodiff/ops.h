@@ -66,6 +66,9 @@ Value LogicalAnd(const Value& a, const Value& b);
 Value LogicalOr(const Value& a, const Value& b);
 Value LogicalNot(const Value& x);
 Value Where(const Value& cond, const Value& x, const Value& y);
+// ReluGrad returns x > 0 ? g : 0 (the same bits as Where(x > 0, g, 0), in one pass): Relu's
+// gradient rule. x and g have the same floating dtype and shape; gradient to g only.
+Value ReluGrad(const Value& x, const Value& g);
 Value Cast(const Value& x, engine::DType dtype);  // gradient flows between floating dtypes
 // StopGradient returns x's value; no gradient flows back through it.
 Value StopGradient(const Value& x);

@@ -124,6 +124,18 @@ absl::StatusOr<std::vector<TensorSpec>> InferWhere(absl::Span<const TensorSpec> 
   return std::vector<TensorSpec>{{x.dtype, *shape}};
 }
 
+// ReluGrad: the engine's checks, in its order (same dtype, floating, same shape; no broadcasting).
+absl::StatusOr<std::vector<TensorSpec>> InferReluGrad(absl::Span<const TensorSpec> in,
+                                                      const Attrs& /*attrs*/) {
+  CONCORD_RETURN_IF_ERROR(CheckSameDType("ReluGrad", in[0], in[1]));
+  CONCORD_RETURN_IF_ERROR(CheckDTypes("ReluGrad", in[0], DTypes::kFloating));
+  if (in[0].shape != in[1].shape) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReluGrad: shape mismatch: ", in[0].ToString(), " vs ", in[1].ToString()));
+  }
+  return std::vector<TensorSpec>{in[0]};
+}
+
 // Cast converts between any two dtypes.
 absl::StatusOr<std::vector<TensorSpec>> InferCast(absl::Span<const TensorSpec> in,
                                                   const Attrs& attrs) {
@@ -222,6 +234,7 @@ void RegisterElementwiseOps(OpDef* table) {
 #undef CONCORD_BINARY
 
   Set(table, Primitive::kWhere, InferWhere, ForwardWhere);
+  Set(table, Primitive::kReluGrad, InferReluGrad, ForwardBinary<engine::ReluGrad>);
   Set(table, Primitive::kCast, InferCast, ForwardCast);
   Set(table, Primitive::kStopGradient, InferIdentity, ForwardIdentity);
   RegisterElementwiseGrads(table);
@@ -273,6 +286,7 @@ Value LogicalNot(const Value& x) { return Dispatch1(Primitive::kLogicalNot, {x})
 Value Where(const Value& cond, const Value& x, const Value& y) {
   return Dispatch1(Primitive::kWhere, {cond, x, y});
 }
+Value ReluGrad(const Value& x, const Value& g) { return Dispatch1(Primitive::kReluGrad, {x, g}); }
 Value Cast(const Value& x, DType dtype) {
   Attrs attrs;
   attrs.dtype = dtype;

@@ -59,12 +59,20 @@ std::vector<Value> SignGrad(const GradContext& ctx) {
   return {Zeros(ctx.input_specs[0])};
 }
 
-// Relu: y > 0 exactly where x > 0, so the rule reads only the output.
-std::vector<Value> ReluGrad(const GradContext& ctx) {
+// Relu: y > 0 exactly where x > 0, so the rule reads only the output. ReluGrad(y, g) is
+// Where(y > 0, g, 0) fused into one kernel (same bits, no bool mask in between).
+std::vector<Value> ReluGradRule(const GradContext& ctx) {
   const Value& g = ctx.output_grads[0];
   if (!g.defined()) return {Value()};
-  const Value& y = ctx.outputs[0];
-  return {Where(Greater(y, ScalarLike(y, 0.0)), g, ScalarLike(g, 0.0))};
+  return {ReluGrad(ctx.outputs[0], g)};
+}
+
+// ReluGrad(x, g) is linear in g: d/dg = ReluGrad(x, gg); x only selects, so it gets none (like
+// Where's cond).
+std::vector<Value> ReluGradGrad(const GradContext& ctx) {
+  const Value& gg = ctx.output_grads[0];
+  if (!gg.defined() || !ctx.needs_grad[1]) return {Value(), Value()};
+  return {Value(), ReluGrad(ctx.inputs[0], gg)};
 }
 
 std::vector<Value> ExpGrad(const GradContext& ctx) {
@@ -261,7 +269,7 @@ void RegisterElementwiseGrads(OpDef* table) {
   SetGrad(table, Primitive::kNeg, NegGrad, false, false);
   SetGrad(table, Primitive::kAbs, AbsGrad, true, false);
   SetGrad(table, Primitive::kSign, SignGrad, false, false);
-  SetGrad(table, Primitive::kRelu, ReluGrad, false, true);
+  SetGrad(table, Primitive::kRelu, ReluGradRule, false, true);
   SetGrad(table, Primitive::kExp, ExpGrad, false, true);
   SetGrad(table, Primitive::kLog, LogGrad, true, false);
   SetGrad(table, Primitive::kSqrt, SqrtGrad, false, true);
@@ -279,6 +287,7 @@ void RegisterElementwiseGrads(OpDef* table) {
   SetGrad(table, Primitive::kMinimum, MinimumGrad, true, false);
   SetGrad(table, Primitive::kWhere, WhereGrad, true, false);
   SetGrad(table, Primitive::kCast, CastGrad, false, false);
+  SetGrad(table, Primitive::kReluGrad, ReluGradGrad, true, false);
   // Not differentiable (grad stays nullptr, nothing saved): comparisons, logic, StopGradient.
   for (Primitive p :
        {Primitive::kEqual, Primitive::kNotEqual, Primitive::kLess, Primitive::kLessEqual,

@@ -55,6 +55,8 @@ inline constexpr int kVariadic = -1;
   X(Where, 3, elementwise)                  \
   X(Cast, 1, elementwise)                   \
   X(StopGradient, 1, elementwise)           \
+  /* elementwise: fused gradients */        \
+  X(ReluGrad, 2, elementwise)               \
   /* reductions */                          \
   X(Sum, 1, reduction)                      \
   X(Max, 1, reduction)                      \

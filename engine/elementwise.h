@@ -1,4 +1,5 @@
-// Elementwise kernels: unary math, broadcasting binary arithmetic and comparisons, Where, Cast.
+// Elementwise kernels: unary math, broadcasting binary arithmetic and comparisons, Where,
+// ReluGrad, Cast.
 // Binary and ternary ops broadcast like NumPy; both operands must already have the same dtype
 // (there is no implicit promotion: Cast first). Every op allocates its output.
 //
@@ -115,6 +116,12 @@ absl::StatusOr<Tensor> LogicalOr(const Tensor& a, const Tensor& b);
 // Where returns cond ? x : y elementwise, broadcasting all three; cond is bool, x and y share a
 // dtype (any) which the result keeps.
 absl::StatusOr<Tensor> Where(const Tensor& cond, const Tensor& x, const Tensor& y);
+
+// ReluGrad returns x > 0 ? g : 0 elementwise, the gradient of Relu given its input or output x
+// and the output gradient g, in one pass. x and g have one floating dtype and the same shape (no
+// broadcasting). Bitwise equal to Where(Greater(x, 0), g, Zeros): a NaN x gives +0, and where x > 0
+// g passes through unchanged (-0, NaN and inf included).
+absl::StatusOr<Tensor> ReluGrad(const Tensor& x, const Tensor& g);
 
 // Cast converts every element to `dtype` (always a new buffer, even for the same dtype):
 //   - to bool: x != 0 (so NaN -> true);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -383,6 +384,42 @@ RC_GTEST_PROP(ElementwiseProperty, WhereFastPathEqualsGeneralPathAndReference, (
   }
 }
 
+// ReluGrad is the fused Where(Greater(x, 0), g, 0): bitwise the same on values that include NaN,
+// -0, +0 and infinities, at any length (so every loop tail) and at 1 and 2 threads.
+RC_GTEST_PROP(ElementwiseProperty, ReluGradEqualsWhereGreaterBitwise, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const int64_t n =
+      *rc::gen::oneOf(rc::gen::inRange<int64_t>(0, 70), rc::gen::inRange<int64_t>(130000, 140000));
+  const Shape shape({n});
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> specials = {nan, -nan, -0.0, 0.0, inf, -inf, 1e-310, -1e-310};
+  // Random values with a special one at about one position in four.
+  auto gen = [&](uint64_t key) {
+    Tensor t =
+        RandomUniform(shape, DType::kFloat64, {*rc::gen::arbitrary<uint64_t>(), key, 0}, -3.0, 3.0)
+            .value();
+    double* p = t.mutable_data<double>();
+    for (int64_t i = 0; i < n; ++i) {
+      if (i % 4 == static_cast<int64_t>(key % 4)) p[i] = specials[(i / 4 + key) % specials.size()];
+    }
+    return Cast(t, dtype).value();
+  };
+  const Tensor x = gen(1);
+  const Tensor g = gen(2);
+  const Tensor zeros = Tensor::Zeros(shape, dtype);
+  const Tensor reference =
+      Where(Greater(x, Cast(Tensor::Scalar(0.0), dtype).value()).value(), g, zeros).value();
+  for (int threads : {1, 2}) {
+    ScopedNumThreads scoped(threads);
+    const Tensor fused = ReluGrad(x, g).value();
+    if (!BitwiseEqual(fused, reference)) {
+      RC_FAIL("threads " + std::to_string(threads) + ": " +
+              FirstDifference(fused, reference, 0, 0, true));
+    }
+  }
+}
+
 // ---- Determinism
 
 RC_GTEST_PROP(ElementwiseProperty, RepeatedRunsAreBitwiseEqual, ()) {
@@ -419,6 +456,7 @@ RC_GTEST_PROP(ElementwiseProperty, OneAndTwoThreadsGiveBitwiseEqualResultsOnLarg
         RunPublic(k, x, Cast(Tensor::Scalar(1.5), dtype).value()).value(),
         internal::BinaryGeneralForTesting(k, col, row).value(),
         Where(Less(x, row).value(), x, col).value(),
+        RunPublic(k, row, x).value(),
     };
   };
   const std::vector<Tensor> one = run(1);
@@ -433,6 +471,7 @@ RC_GTEST_PROP(ElementwiseProperty, OneAndTwoThreadsGiveBitwiseEqualResultsOnLarg
   ScopedNumThreads scoped(2);
   RC_ASSERT(BitwiseEqual(two[2], internal::BinaryGeneralForTesting(k, x, row).value()));
   RC_ASSERT(BitwiseEqual(two[3], internal::BinaryGeneralForTesting(k, col, x).value()));
+  RC_ASSERT(BitwiseEqual(two[7], internal::BinaryGeneralForTesting(k, row, x).value()));
 }
 
 // Note [Elementwise determinism]: element i's bits do not depend on where it sits. Every unary

@@ -1,4 +1,5 @@
-// Where (three-way broadcasting select) and Cast (every dtype pair, no undefined behaviour).
+// Where (three-way broadcasting select), ReluGrad (the fused ReLU-gradient select) and Cast (every
+// dtype pair, no undefined behaviour).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -121,6 +122,25 @@ absl::StatusOr<Tensor> WhereImpl(const Tensor& cond, const Tensor& x, const Tens
   return out;
 }
 
+// ---- ReluGrad
+
+// ReluGradRun writes o[i] = x[i] > 0 ? g[i] : +0, with the same integer-mask Select as Where, so
+// its bits are those of Where(Greater(x, 0), g, 0): a NaN x compares false and gives +0, and a
+// selected g keeps its bits (-0, NaN, inf). One pass, no bool mask in memory.
+template <typename T>
+void ReluGradRun(const T* __restrict x, const T* __restrict g, T* __restrict o, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = internal::Select(x[i] > T{0}, g[i], T{0});
+}
+
+absl::Status ReluGradArgError(const Tensor& x, const Tensor& g) {
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("ReluGrad", x, "x"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined("ReluGrad", g, "g"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckSameDType("ReluGrad", x, g));
+  CONCORD_RETURN_IF_ERROR(internal::CheckFloating("ReluGrad", x));
+  return absl::InvalidArgumentError(
+      absl::StrCat("ReluGrad: shape mismatch: ", x.ShapeString(), " vs ", g.ShapeString()));
+}
+
 // ---- Cast
 
 // Convert maps one value to To without undefined behaviour (the rules are in elementwise.h).
@@ -151,6 +171,24 @@ To Convert(From v) {
 
 absl::StatusOr<Tensor> Where(const Tensor& cond, const Tensor& x, const Tensor& y) {
   return WhereImpl(cond, x, y, Path::kFastest);
+}
+
+absl::StatusOr<Tensor> ReluGrad(const Tensor& x, const Tensor& g) {
+  if (ABSL_PREDICT_FALSE(!x.defined() || !g.defined() || x.dtype() != g.dtype() ||
+                         !IsFloating(x.dtype()) || x.shape() != g.shape())) {
+    return ReluGradArgError(x, g);
+  }
+  Tensor out = Tensor::Empty(x.shape(), x.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* pg = g.data<T>();
+    T* po = out.mutable_data<T>();
+    internal::ForRange(out.num_elements(), 1, [=](int64_t begin, int64_t end) {
+      ReluGradRun(px + begin, pg + begin, po + begin, end - begin);
+    });
+  });
+  return out;
 }
 
 absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype) {

@@ -373,6 +373,27 @@ TEST(Where, ErrorsNameEveryShape) {
   EXPECT_THAT(Where(B({true}), x, Tensor()), InvalidArg("Where", {"y is undefined"}));
 }
 
+// ---- ReluGrad
+
+TEST(ReluGrad, PassesGWherexIsPositiveAndZeroElsewhere) {
+  const Tensor x = F32({2.f, -1.f, 0.f, -0.f, kNanF, kInfF, -kInfF, 1e-45f});
+  const Tensor g = F32({-0.f, 5.f, 5.f, 5.f, 5.f, kNanF, 5.f, -3.f});
+  // A NaN x compares false (0); a selected g keeps its bits, -0 and NaN included.
+  EXPECT_THAT(ReluGrad(x, g), BitwiseEquals(F32({-0.f, 0.f, 0.f, 0.f, 0.f, kNanF, 0.f, -3.f})));
+  EXPECT_THAT(ReluGrad(F64({3.0, -3.0}), F64({-7.0, -7.0})), BitwiseEquals(F64({-7.0, 0.0})));
+}
+
+TEST(ReluGrad, ErrorsNameBothShapes) {
+  const Tensor x = Tensor::Zeros(Shape({2, 3}));
+  EXPECT_THAT(ReluGrad(x, Tensor::Zeros(Shape({3}))),
+              InvalidArg("ReluGrad", {"shape mismatch", "float32[2, 3]", "float32[3]"}));
+  EXPECT_THAT(ReluGrad(x, Tensor::Zeros(Shape({2, 3}), DType::kFloat64)),
+              InvalidArg("ReluGrad", {"dtype mismatch"}));
+  EXPECT_THAT(ReluGrad(I32({1}), I32({1})), InvalidArg("ReluGrad", {"int32[1]"}));
+  EXPECT_THAT(ReluGrad(Tensor(), x), InvalidArg("ReluGrad", {"x is undefined"}));
+  EXPECT_THAT(ReluGrad(x, Tensor()), InvalidArg("ReluGrad", {"g is undefined"}));
+}
+
 // ---- Cast
 
 TEST(Cast, FloatToIntTruncatesSaturatesAndMapsNaNToZero) {
