@@ -273,6 +273,38 @@ bool IsColumn(const Shape& small, const Shape& out) {
 
 enum class Path { kFastest, kGeneral };
 
+// RowBroadcast runs o[i] = op(a[i], row[i % k]) (kRowLeft false) or op(row[i % k], a[i])
+// (kRowLeft true) over [begin, end) of a [m, k] operand `a`. A short row (a bias of 16 channels)
+// is first repeated into a tile of whole rows at most kTile elements long (when the range is long
+// enough to pay for it), so Contiguous runs over long stretches instead of one call and one
+// division per row. Each element still sees the same Op::Apply on the same two values, so the
+// bits are those of the general walk (elementwise_property_test checks both sides, large and
+// small).
+template <typename Op, bool kRowLeft, typename T, typename O>
+void RowBroadcast(const T* a, const T* row, int64_t k, O* o, int64_t begin, int64_t end) {
+  constexpr int64_t kTile = 512;
+  T tile[kTile];
+  const T* r = row;
+  int64_t width = k;
+  if (k < kTile && end - begin >= 2 * kTile) {
+    width = (kTile / k) * k;
+    for (int64_t t = 0; t < width; ++t) tile[t] = row[t % k];
+    r = tile;
+  }
+  int64_t i = begin;
+  int64_t j = i % width;
+  while (i < end) {
+    const int64_t len = std::min(width - j, end - i);
+    if constexpr (kRowLeft) {
+      Contiguous<Op>(r + j, a + i, o + i, len);
+    } else {
+      Contiguous<Op>(a + i, r + j, o + i, len);
+    }
+    i += len;
+    j = 0;
+  }
+}
+
 template <typename Op, typename T, typename O>
 void RunGeneral(const T* pa, const T* pb, O* po, const Shape& a, const Shape& b, const Shape& out) {
   const internal::BroadcastWalk<2> walk(
@@ -320,21 +352,11 @@ void RunBinary(const Tensor& a, const Tensor& b, Tensor& out, Path path) {
     });
   } else if (na == n && IsRow(b.shape(), out.shape())) {  // [m, k] op [k]
     internal::ForRange(n, cost, [=](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end;) {
-        const int64_t j = i % nb;
-        const int64_t len = std::min(nb - j, end - i);
-        Contiguous<Op>(pa + i, pb + j, po + i, len);
-        i += len;
-      }
+      RowBroadcast<Op, /*kRowLeft=*/false>(pa, pb, nb, po, begin, end);
     });
   } else if (nb == n && IsRow(a.shape(), out.shape())) {  // [k] op [m, k]
     internal::ForRange(n, cost, [=](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end;) {
-        const int64_t j = i % na;
-        const int64_t len = std::min(na - j, end - i);
-        Contiguous<Op>(pa + j, pb + i, po + i, len);
-        i += len;
-      }
+      RowBroadcast<Op, /*kRowLeft=*/true>(pb, pa, na, po, begin, end);
     });
   } else if (na == n && IsColumn(b.shape(), out.shape())) {  // [m, k] op [m, 1]
     const int64_t inner = n / nb;
