@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "autodiff/resource.h"
 
@@ -30,6 +31,8 @@ std::string Attrs::ToString() const {
   if (padding != d.padding) parts.push_back(absl::StrCat("padding=", engine::PaddingName(padding)));
   if (!subgraphs.empty()) parts.push_back(absl::StrCat("subgraphs=", subgraphs.size()));
   if (resource != nullptr) parts.push_back(absl::StrCat("resource=\"", resource->name(), "\""));
+  if (seed != d.seed) parts.push_back(absl::StrCat("seed=", seed));
+  if (!key.empty()) parts.push_back(absl::StrCat("key=\"", absl::CEscape(key), "\""));
   return absl::StrJoin(parts, ", ");
 }
 
@@ -50,7 +53,8 @@ bool operator==(const Attrs& a, const Attrs& b) {
          Bits(a.on) == Bits(b.on) && Bits(a.off) == Bits(b.off) && a.dtype == b.dtype &&
          a.shape == b.shape && a.strides == b.strides && a.dilations == b.dilations &&
          a.ksize == b.ksize && a.padding == b.padding && a.custom == b.custom &&
-         a.subgraphs == b.subgraphs && a.resource == b.resource;
+         a.subgraphs == b.subgraphs && a.resource == b.resource && a.seed == b.seed &&
+         a.key == b.key;
 }
 
 }  // namespace concord::autodiff

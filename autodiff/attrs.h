@@ -47,6 +47,9 @@ struct Attrs {
   std::vector<std::shared_ptr<const Graph>> subgraphs;
   // AssignResource: what it writes to.
   std::shared_ptr<Resource> resource;
+  // Random primitives (DropoutMask): the stream's seed and key prefix.
+  uint64_t seed = 0;
+  std::string key;
 
   // ToString renders the fields that differ from the defaults, e.g. "axes={1}, keepdims".
   std::string ToString() const;

@@ -390,6 +390,11 @@ absl::Status Serializable(Primitive p) {
         absl::StrCat("AssignResource cannot be part of a serialized graph: format version ",
                      kGraphFormatVersion, " holds values, not references to live variables"));
   }
+  if (PrimitiveFamily(p) == "random") {
+    return absl::UnimplementedError(
+        absl::StrCat(PrimitiveName(p), " cannot be part of a serialized graph: format version ",
+                     kGraphFormatVersion, " does not carry random streams' seeds and keys"));
+  }
   if (PrimitiveFamily(p) == "control") {
     return absl::UnimplementedError(
         absl::StrCat(PrimitiveName(p), " cannot be part of a serialized graph: format version ",

@@ -35,6 +35,7 @@ const OpDef& GetOpDef(Primitive p) {
     internal::RegisterStateOps(t);
     internal::RegisterControlFlowOps(t);
     internal::RegisterResourceOps(t);
+    internal::RegisterRandomOps(t);
     return t;
   }();
   return table[static_cast<int>(p)];

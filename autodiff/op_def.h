@@ -73,6 +73,7 @@ void RegisterLinalgOps(OpDef* table);
 void RegisterStateOps(OpDef* table);
 void RegisterControlFlowOps(OpDef* table);
 void RegisterResourceOps(OpDef* table);
+void RegisterRandomOps(OpDef* table);
 }  // namespace internal
 
 }  // namespace concord::autodiff

@@ -19,7 +19,8 @@ namespace concord::autodiff {
 
 inline constexpr int kVariadic = -1;
 
-// X(name, arity, family). Families: elementwise, reduction, movement, linalg, control, state.
+// X(name, arity, family). Families: elementwise, reduction, movement, linalg, control, random,
+// state.
 #define CONCORD_PRIMITIVES(X)               \
   /* elementwise: unary */                  \
   X(Neg, 1, elementwise)                    \
@@ -92,6 +93,8 @@ inline constexpr int kVariadic = -1;
   X(WhileGrad, kVariadic, control)          \
   /* side effects on resources */           \
   X(AssignResource, 1, state)               \
+  /* random numbers from a step input */    \
+  X(DropoutMask, 1, random)                 \
   /* user-defined gradients */              \
   X(Custom, kVariadic, state)
 
@@ -113,7 +116,8 @@ absl::string_view PrimitiveName(Primitive p);
 // PrimitiveArity returns the number of inputs, or kVariadic.
 int PrimitiveArity(Primitive p);
 
-// PrimitiveFamily returns "elementwise", "reduction", "movement", "linalg", "control" or "state".
+// PrimitiveFamily returns "elementwise", "reduction", "movement", "linalg", "control", "random"
+// or "state".
 absl::string_view PrimitiveFamily(Primitive p);
 
 }  // namespace concord::autodiff

@@ -190,4 +190,27 @@ Tensor RandomBits(const Shape& shape, const RngStream& stream) {
   return out;
 }
 
+absl::StatusOr<Tensor> DropoutMask(const Shape& shape, DType dtype, const RngStream& stream,
+                                   double rate) {
+  if (!IsFloating(dtype) || !(rate >= 0.0 && rate < 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("DropoutMask: needs a floating dtype and a rate in [0, 1), got ",
+                                                   DTypeName(dtype), " and ", rate));
+  }
+  const Tensor bits = RandomBits(shape, stream);
+  // A word at or above ceil(rate * 2^32) keeps its element.
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(std::ldexp(rate, 32)));
+  const double scale = 1.0 / (1.0 - rate);
+  Tensor mask = Tensor::Empty(shape, dtype);
+  const int64_t* words = bits.data<int64_t>();
+  DispatchFloating(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T kept = static_cast<T>(scale);
+    T* out = mask.mutable_data<T>();
+    for (int64_t i = 0; i < mask.num_elements(); ++i) {
+      out[i] = static_cast<uint64_t>(words[i]) >= threshold ? kept : T(0);
+    }
+  });
+  return mask;
+}
+
 }  // namespace concord::engine

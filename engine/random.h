@@ -67,6 +67,12 @@ absl::StatusOr<Tensor> TruncatedNormal(const Shape& shape, DType dtype, const Rn
 // RandomBits returns int64 values in [0, 2^32): raw generator words, W = 1.
 Tensor RandomBits(const Shape& shape, const RngStream& stream);
 
+// DropoutMask returns a float32/float64 tensor of `shape` whose elements are 1 / (1 - rate) where
+// the stream's word is at or above ceil(rate * 2^32) and 0 elsewhere. InvalidArgument for a
+// non-floating dtype or a rate outside [0, 1).
+absl::StatusOr<Tensor> DropoutMask(const Shape& shape, DType dtype, const RngStream& stream,
+                                   double rate);
+
 }  // namespace concord::engine
 
 #endif  // CONCORD_ENGINE_RANDOM_H_

@@ -23,6 +23,7 @@ std::atomic<int64_t> next_serial{1};
 // ActiveCall is the context an outermost call opens (Note [Call context]).
 struct ActiveCall {
   int64_t step = 0;
+  std::shared_ptr<autodiff::Resource> step_resource;
   absl::flat_hash_map<const Layer*, int64_t> call_counts;
   std::vector<internal::CallRecord> records;
 };
@@ -513,12 +514,14 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
   bool outermost = active_calls.empty();
   if (outermost) {
     own_call.step = step_->value;
+    own_call.step_resource = step_resource();
     active_calls.push_back(&own_call);
   }
   ActiveCall& call = *active_calls.back();
   CallContext context;
   context.training = training;
   context.step = call.step;
+  context.step_resource = call.step_resource;
   context.call_index = call.call_counts[this]++;
   std::vector<Value> outputs = CallImpl(inputs, context);
   if (outermost) {

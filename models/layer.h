@@ -101,6 +101,9 @@ struct CallContext {
   // this same layer within the current outermost call (0 for the first).
   int64_t step = 0;
   int64_t call_index = 0;
+  // The outermost model's step as a resource: what random layers read so that a traced call
+  // draws with the step of each run (Note [Call context]). May be null (a hand-made context).
+  std::shared_ptr<autodiff::Resource> step_resource;
 };
 
 class Layer;

@@ -23,7 +23,6 @@ using engine::DType;
 using engine::RngStream;
 using engine::Shape;
 using engine::Tensor;
-using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 Tensor Normal(Shape shape, uint64_t key) {
@@ -194,19 +193,33 @@ TEST(TracedTraining, EagerAndTracedStepsMixFreely) {
   EXPECT_EQ(mixed->traced_step_traces(), 1);
 }
 
-TEST(TracedTraining, TrainingModeDropoutRefusesToBeTraced) {
-  SymbolicTensor in = Input({4});
-  SymbolicTensor out = (**Dense::Create(2, {}, "out"))((**Dropout::Create(0.5, {}, "drop"))(in));
-  std::shared_ptr<Model> model = *Functional::Create({in}, {out}, "dropper");
-  ASSERT_THAT(model->Compile(Optimizers()[0].make(), Loss::MeanSquaredError()), IsOk());
-  const Tensor x = Normal(Shape({4, 4}), 5);
-  const Tensor y = Normal(Shape({4, 2}), 6);
-  EXPECT_THAT(model->TrainOnBatch({x}, {y}, /*traced=*/true).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("drop"), HasSubstr("Dropout cannot be traced"))));
-  // Nothing was counted, and eager training still works.
-  EXPECT_EQ(model->optimizer()->iterations(), 0);
-  EXPECT_THAT(model->TrainOnBatch({x}, {y}).status(), IsOk());
+TEST(TracedTraining, DropoutTrainsTracedExactlyAsEager) {
+  // Each traced step draws the mask of its own step (a DropoutMask of the step resource).
+  const auto make = [] {
+    SymbolicTensor in = Input({6});
+    SymbolicTensor h = (**Dense::Create(12, WithActivation("relu"), "hidden"))(in);
+    SymbolicTensor out = (**Dense::Create(3, {}, "out"))((**Dropout::Create(0.5, {}, "drop"))(h));
+    return *Functional::Create({in}, {out}, "dropper");
+  };
+  const Tensor x = Normal(Shape({22, 6}), 5);
+  const Tensor y = Labels(22, 3, 6);
+  FitOptions options;
+  options.epochs = 2;
+  options.batch_size = 8;
+  options.verbose = Verbosity::kSilent;
+  std::shared_ptr<Model> eager = make();
+  std::shared_ptr<Model> traced = make();
+  for (Model* m : {eager.get(), traced.get()}) {
+    ASSERT_THAT(m->set_seed(12), IsOk());
+    ASSERT_THAT(m->Compile(Optimizers()[1].make(), Loss::SparseCategoricalCrossentropy(true)),
+                IsOk());
+  }
+  ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
+  options.traced = true;
+  ASSERT_THAT(traced->Fit(x, y, options).status(), IsOk());
+  ExpectSameTrainingState(*eager, *traced);
+  EXPECT_EQ(traced->step(), 6);
+  EXPECT_EQ(traced->traced_step_traces(), 2);
 }
 
 }  // namespace

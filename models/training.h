@@ -24,8 +24,8 @@
 // (autodiff/function.h) that reads and assigns the variables and slots by reference (Note
 // [Traced optimizer steps] in optimizers/optimizer.h), and later steps run that graph. Weights,
 // slots, BatchNorm statistics, losses and metrics are bitwise those of eager steps (training_test
-// checks it). Training-mode Dropout cannot be traced yet and makes a traced step fail with an
-// error saying so. Eager stays the default until traced steps are measurably faster
+// checks it), Dropout masks included (they are drawn from the model's step, which the graph
+// advances on every run). Eager stays the default until traced steps are measurably faster
 // (docs/benchmarks.md).
 #ifndef CONCORD_MODELS_TRAINING_H_
 #define CONCORD_MODELS_TRAINING_H_

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "autodiff/ops.h"
-#include "autodiff/trace.h"
+#include "autodiff/random_ops.h"
 #include "engine/dtype.h"
 #include "engine/random.h"
 #include "engine/shape.h"
@@ -34,11 +34,6 @@ Shape ResolvedNoiseShape(const std::optional<std::vector<int64_t>>& noise_shape,
     if ((*noise_shape)[i] != kUnknownDim) out.set_dim(i, (*noise_shape)[i]);
   }
   return out;
-}
-
-// KeepThreshold is ceil(rate * 2^32): a word at or above it keeps its element.
-uint64_t KeepThreshold(double rate) {
-  return static_cast<uint64_t>(std::ceil(std::ldexp(rate, 32)));
 }
 
 }  // namespace
@@ -148,34 +143,25 @@ absl::StatusOr<Tensor> Dropout::Mask(const Shape& input_shape, DType dtype,
                                  engine::StableHash64(absl::StrCat(
                                      path(), ":dropout:", context.step, ":", context.call_index)),
                                  0};
-  const Tensor bits = engine::RandomBits(noise_shape, stream);
-  const uint64_t threshold = KeepThreshold(rate_);
-  const double scale = 1.0 / (1.0 - rate_);
-  Tensor mask = Tensor::Empty(noise_shape, dtype);
-  const int64_t* words = bits.data<int64_t>();
-  engine::DispatchFloating(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T kept = static_cast<T>(scale);
-    T* out = mask.mutable_data<T>();
-    for (int64_t i = 0; i < mask.num_elements(); ++i) {
-      out[i] = static_cast<uint64_t>(words[i]) >= threshold ? kept : T(0);
-    }
-  });
-  return mask;
+  return engine::DropoutMask(noise_shape, dtype, stream, rate_);
 }
 
 std::vector<Value> Dropout::CallImpl(absl::Span<const Value> inputs, const CallContext& context) {
   const Value& x = inputs[0];
   if (!context.training || rate_ == 0.0) return {x};
-  if (autodiff::IsTracing()) {
-    // The mask is drawn on the host from the step number; a trace would bake one mask in.
-    return {Value::Error(Error(
-        "training-mode Dropout cannot be traced yet (its mask depends on the step, which a "
-        "graph would freeze); call the model eagerly when training, or trace inference"))};
+  const TensorSpec spec = TensorSpec::Of(x);
+  if (absl::Status s = ComputeOutputSpecs(absl::MakeConstSpan(&spec, 1)).status(); !s.ok()) {
+    return {Value::Error(s)};
   }
-  absl::StatusOr<Tensor> mask = Mask(x.shape(), x.dtype(), context);
-  if (!mask.ok()) return {Value::Error(mask.status())};
-  return {autodiff::Mul(x, Value::Constant(*std::move(mask)))};
+  // The mask is the DropoutMask primitive of the root's step, read by reference when traced, so
+  // each run of a traced training call draws the mask of its own step (the same bits as Mask()).
+  const Value step = context.step_resource != nullptr ? context.step_resource->Read()
+                                                      : Value::Scalar<int64_t>(context.step);
+  const Value mask = autodiff::DropoutMask(step, seed(), absl::StrCat(path(), ":dropout:"),
+                                           context.call_index,
+                                           ResolvedNoiseShape(options_.noise_shape, x.shape()),
+                                           x.dtype(), rate_);
+  return {autodiff::Mul(x, mask)};
 }
 
 }  // namespace concord::models
