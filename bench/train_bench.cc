@@ -1,8 +1,8 @@
-// Training-step benchmarks (issue 5): what one optimizer step of a small CNN costs, and what
-// Model::Fit adds on top of the steps themselves.
+// Training-step benchmarks (issues 5 and 6): what one optimizer step of a small CNN and of an MLP
+// costs, eager and traced, and what Model::Fit adds on top of the steps themselves.
 //
-//   bazel run -c opt //bench:train_bench -- --benchmark_repetitions=5 \
-//       --benchmark_report_aggregates_only=true
+//   bazel run -c opt //bench:train_bench -- --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true        (one command line)
 //
 // Names other tools rely on (docs/benchmarks.md):
 //   BM_CnnStep/<threads>        input [32, 28, 28, 1] NHWC; Conv2D 16 3x3 same + ReLU, MaxPool 2,
