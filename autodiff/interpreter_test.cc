@@ -96,27 +96,30 @@ TEST(Interpreter, ReleasesEachIntermediateAfterItsLastUse) {
   EXPECT_LE(allocator.peak_live_bytes() - base, 3 * 4096 + 256);
 }
 
-// A counter resource: reads return the current value; writes replace it.
+// A counter resource: reads return the current value; writes replace it. It keeps a tensor, not
+// a Value: a Value read from it points back at it, which would otherwise make a cycle.
 class Counter : public Resource {
  public:
-  explicit Counter(float v) : value_(Value::Constant(*Tensor::FromVector<float>(Shape({}), {v}))) {}
-  Value Read() const override { return value_; }
+  explicit Counter(float v) : value_(*Tensor::FromVector<float>(Shape({}), {v})) {}
+  Value Read() const override {
+    Value v = Value::Constant(value_);
+    v.node()->resource = self_.lock();
+    return v;
+  }
   absl::Status Write(const Tensor& t) override {
-    if (SpecOf(t) != value_.spec()) return absl::InvalidArgumentError("counter: wrong spec");
-    value_ = Value::Constant(t);
-    value_.node()->resource = self_.lock();
+    if (SpecOf(t) != SpecOf(value_)) return absl::InvalidArgumentError("counter: wrong spec");
+    value_ = t;
     return absl::OkStatus();
   }
   std::string name() const override { return "counter"; }
   static std::shared_ptr<Counter> Make(float v) {
     auto c = std::make_shared<Counter>(v);
     c->self_ = c;
-    c->value_.node()->resource = c;
     return c;
   }
 
  private:
-  Value value_;
+  Tensor value_;
   std::weak_ptr<Counter> self_;
 };
 
