@@ -7,7 +7,8 @@
 // Names other tools rely on (docs/benchmarks.md):
 //   BM_CnnStep/<threads>        input [32, 28, 28, 1] NHWC; Conv2D 16 3x3 same + ReLU, MaxPool 2,
 //                               Conv2D 32 3x3 same + ReLU, MaxPool 2, Flatten, Dense 10; softmax
-//                               cross-entropy from logits; SGD(0.01). Counter ms_per_step.
+//                               cross-entropy from logits; SGD(0.01). Counters ms_per_step and
+//                               peak_mib (as below).
 //                               //bench:libtorch_compare runs the same step as workload W4.
 //   BM_MlpTrainOnBatch/<threads> batch 128, 784-512-512-10 ReLU, the same loss, SGD: one
 //                               TrainOnBatch. Counter ms_per_step.
@@ -87,21 +88,6 @@ std::shared_ptr<Model> Mlp() {
   return model;
 }
 
-void BM_CnnStep(benchmark::State& state) {
-  engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));
-  std::shared_ptr<Model> model = Cnn();
-  const std::vector<Tensor> x = {Normal(Shape({32, 28, 28, 1}), 1)};
-  const std::vector<Tensor> y = {Labels(32, 2)};
-  for (auto _ : state) {
-    absl::StatusOr<Logs> logs = model->TrainOnBatch(x, y);
-    if (!logs.ok()) {
-      state.SkipWithError(std::string(logs.status().message()).c_str());
-      break;
-    }
-  }
-  SetMsPerStep(state);
-}
-BENCHMARK(BM_CnnStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MlpTrainOnBatch(benchmark::State& state) {
   engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));
@@ -154,6 +140,12 @@ void BM_MlpStepTraced(benchmark::State& state) {
   StepBenchmark(state, *model, {Normal(Shape({128, 784}), 3)}, {Labels(128, 4)}, true);
 }
 BENCHMARK(BM_MlpStepTraced)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_CnnStep(benchmark::State& state) {
+  std::shared_ptr<Model> model = Cnn();
+  StepBenchmark(state, *model, {Normal(Shape({32, 28, 28, 1}), 1)}, {Labels(32, 2)}, false);
+}
+BENCHMARK(BM_CnnStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_CnnStepTraced(benchmark::State& state) {
   std::shared_ptr<Model> model = Cnn();
