@@ -13,6 +13,7 @@
 #include "autodiff/interpreter.h"
 #include "autodiff/op_def.h"
 #include "autodiff/ops.h"
+#include "autodiff/resource.h"
 #include "autodiff/tape.h"
 #include "autodiff/trace.h"
 
@@ -56,13 +57,34 @@ absl::Status CheckPredicateSpec(absl::string_view op, const TensorSpec& spec) {
   return absl::OkStatus();
 }
 
-// Trace traces `fn` as a subgraph named `name`, prefixing errors with `op`.
+// FirstAssignment returns the first AssignResource equation in `g` or its subgraphs, or null.
+const Equation* FirstAssignment(const Graph& g) {
+  for (const Equation& eq : g.equations()) {
+    if (HasSideEffects(eq.primitive)) return &eq;
+    for (const std::shared_ptr<const Graph>& sub : eq.attrs.subgraphs) {
+      if (const Equation* inner = FirstAssignment(*sub)) return inner;
+    }
+  }
+  return nullptr;
+}
+
+// Trace traces `fn` as a subgraph named `name`, prefixing errors with `op`. A subgraph that
+// assigns a resource is refused (Note [Control flow]): reads after the Cond or loop in the same
+// trace would not see the assignment.
 absl::StatusOr<std::shared_ptr<const Graph>> TraceSub(absl::string_view op, std::string name,
                                                       absl::Span<const TensorSpec> specs,
                                                       const TracedFn& fn) {
   absl::StatusOr<Graph> g = TraceGraph(std::move(name), specs, fn);
   if (!g.ok()) {
     return absl::Status(g.status().code(), absl::StrCat(op, ": ", g.status().message()));
+  }
+  if (const Equation* eq = FirstAssignment(*g)) {
+    return absl::UnimplementedError(absl::StrCat(
+        op, ": '", g->name(), "' assigns ",
+        eq->attrs.resource != nullptr ? absl::StrCat("'", eq->attrs.resource->name(), "'")
+                                      : std::string("a resource"),
+        " (a variable, BatchNorm statistics, a model's step); assignments inside a traced Cond "
+        "or WhileLoop are not supported yet. Assign outside the branch, or run it eagerly"));
   }
   return std::make_shared<const Graph>(*std::move(g));
 }

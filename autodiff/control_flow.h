@@ -29,6 +29,11 @@
 // eager and traced gradients agree bitwise. WhileGrad itself has no gradient (second derivatives
 // through a traced loop are an error).
 //
+// Traced branches and loop bodies may not assign resources (variables, BatchNorm statistics, a
+// model's step): reads after the Cond or loop in the same trace would miss the assignment, so
+// tracing one is an Unimplemented error naming the resource. Eager Cond and WhileLoop have no such
+// limit.
+//
 // Errors travel with values (Note [Errors travel with values]): on failure every returned value
 // carries the error (one value when the number of results is not known).
 #ifndef CONCORD_AUTODIFF_CONTROL_FLOW_H_

@@ -6,6 +6,7 @@
 
 #include "autodiff/function.h"
 #include "autodiff/ops.h"
+#include "autodiff/resource.h"
 #include "autodiff/tape.h"
 #include "autodiff/trace.h"
 #include "autodiff/value.h"
@@ -229,6 +230,52 @@ TEST(ControlFlow, MisuseIsAnErrorNamingTheOpAndTheSpecs) {
       {F32({1, 2})});
   EXPECT_THAT(eager[0].status(), StatusIs(absl::StatusCode::kInvalidArgument,
                                           AllOf(HasSubstr("WhileLoop"), HasSubstr("float32[2]"))));
+}
+
+// A scalar resource for the assignment test.
+class Box : public Resource {
+ public:
+  explicit Box(Tensor t) : value_(std::move(t)) {}
+  Value Read() const override {
+    Value v = Value::Constant(value_);
+    v.node()->resource = self_.lock();
+    return v;
+  }
+  absl::Status Write(const Tensor& t) override {
+    value_ = t;
+    return absl::OkStatus();
+  }
+  std::string name() const override { return "box"; }
+  static std::shared_ptr<Box> Make(Tensor t) {
+    auto b = std::make_shared<Box>(std::move(t));
+    b->self_ = b;
+    return b;
+  }
+
+ private:
+  Tensor value_;
+  std::weak_ptr<Box> self_;
+};
+
+TEST(ControlFlow, ATracedBranchThatAssignsAResourceIsRefusedNamingIt) {
+  const std::shared_ptr<Box> box = Box::Make(*Tensor::FromVector<float>(Shape({2}), {1, 2}));
+  const auto branchy = [&](const Value& x) {
+    return Cond(
+        Greater(SumAll(x), ScalarLike(SumAll(x), 0.0)),
+        [&](absl::Span<const Value> v) {
+          return std::vector<Value>{AssignResource(box, v[0])};
+        },
+        [](absl::Span<const Value> v) { return std::vector<Value>{v[0]}; }, {x});
+  };
+  absl::StatusOr<Graph> g =
+      TraceGraph("assigning", {TensorSpec{DType::kFloat32, Shape({2})}},
+                 [&](absl::Span<const Value> in) { return branchy(in[0]); });
+  EXPECT_THAT(g.status(), StatusIs(absl::StatusCode::kUnimplemented,
+                                   AllOf(HasSubstr("Cond"), HasSubstr("'box'"))));
+  // Eagerly the assignment simply happens.
+  const Value x = F32({3, 4});
+  ASSERT_THAT(branchy(x)[0].status(), IsOk());
+  EXPECT_THAT(box->Read().tensor(), BitwiseEquals(x.tensor()));
 }
 
 }  // namespace
