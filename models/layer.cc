@@ -26,9 +26,13 @@ struct ActiveCall {
   std::shared_ptr<autodiff::Resource> step_resource;
   absl::flat_hash_map<const Layer*, int64_t> call_counts;
   std::vector<internal::CallRecord> records;
+  int depth = 0;  // layer calls under way inside this context (Note [Call observers])
 };
 
 thread_local std::vector<ActiveCall*> active_calls;
+
+// The installed observer (Note [Call observers]), or null.
+thread_local LayerCallObserver* call_observer = nullptr;
 
 bool ValidNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -482,6 +486,15 @@ void Layer::RecordOutputSpecs(const std::vector<TensorSpec>& specs) {
   for (const TensorSpec& spec : specs) output_specs_.push_back(spec.WithUnknownBatch());
 }
 
+// --- Call observers (Note [Call observers]) ------------------------------------------------------
+
+ScopedLayerCallObserver::ScopedLayerCallObserver(LayerCallObserver* observer)
+    : previous_(call_observer) {
+  call_observer = observer;
+}
+
+ScopedLayerCallObserver::~ScopedLayerCallObserver() { call_observer = previous_; }
+
 // --- Eager calls -------------------------------------------------------------------------------
 
 std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool training) {
@@ -523,7 +536,23 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
   context.step = call.step;
   context.step_resource = call.step_resource;
   context.call_index = call.call_counts[this]++;
+  const int depth = call.depth++;
   std::vector<Value> outputs = CallImpl(inputs, context);
+  --call.depth;
+  if (call_observer != nullptr) {
+    LayerCall seen;
+    seen.layer = this;
+    seen.call_index = context.call_index;
+    seen.depth = depth;
+    seen.training = training;
+    seen.inputs = inputs;
+    seen.outputs = outputs;
+    // The observer runs with none installed, so whatever it calls is not reported to it.
+    LayerCallObserver* observer = call_observer;
+    call_observer = nullptr;
+    observer->OnLayerCall(seen);
+    call_observer = observer;
+  }
   if (outermost) {
     active_calls.pop_back();
     // Only a successful training call counts as a step: a retried call draws the same masks.

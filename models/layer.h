@@ -34,6 +34,16 @@
 // "layer 'block1/dense' (Dense): " and names the expected and the actual shapes. An error raised
 // inside a nested layer is prefixed once, by the innermost layer, and passes through the outer
 // ones unchanged. Inputs that already carry an error pass through untouched.
+// Note [Call observers]
+// A LayerCallObserver sees every eager layer call made on its thread while a
+// ScopedLayerCallObserver holds it: after the layer's CallImpl returns, before the outputs are
+// checked against their specs, with the layer, its call index (CallContext::call_index), its
+// depth (0 for the outermost call) and its input and output Values. Calls are reported in the
+// order they finish, so a model's call comes after the calls of its layers. A call that fails
+// before running (inputs that carry errors, bad specs, a failed build) is not seen, and symbolic
+// calls (writing a functional model) are not calls. The observer must not call layers itself:
+// while it runs, no observer is installed. With no observer installed a call pays one
+// thread-local pointer check. testing::CompareForms (testing/compare_forms.h) is built on it.
 #ifndef CONCORD_MODELS_LAYER_H_
 #define CONCORD_MODELS_LAYER_H_
 
@@ -331,6 +341,39 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::shared_ptr<autodiff::Resource> step_resource_;
   friend class StepResource;
   std::vector<internal::CallRecord> last_call_records_;
+};
+
+// LayerCall is what a LayerCallObserver learns about one eager call (Note [Call observers]).
+// The spans are valid only during OnLayerCall.
+struct LayerCall {
+  const Layer* layer = nullptr;
+  int64_t call_index = 0;  // earlier calls of this layer in the current outermost call
+  int depth = 0;           // 0 for the outermost call
+  bool training = false;
+  absl::Span<const autodiff::Value> inputs;
+  absl::Span<const autodiff::Value> outputs;
+};
+
+// LayerCallObserver is told about every eager layer call on its thread while it is installed by
+// a ScopedLayerCallObserver (Note [Call observers]).
+class LayerCallObserver {
+ public:
+  virtual ~LayerCallObserver() = default;
+  // OnLayerCall runs after the layer computed its outputs (which may carry errors).
+  virtual void OnLayerCall(const LayerCall& call) = 0;
+};
+
+// ScopedLayerCallObserver installs `observer` on this thread for its lifetime and restores the
+// previously installed one (or none) when it ends. Scopes nest; only the innermost is told.
+class ScopedLayerCallObserver {
+ public:
+  explicit ScopedLayerCallObserver(LayerCallObserver* observer);
+  ~ScopedLayerCallObserver();
+  ScopedLayerCallObserver(const ScopedLayerCallObserver&) = delete;
+  ScopedLayerCallObserver& operator=(const ScopedLayerCallObserver&) = delete;
+
+ private:
+  LayerCallObserver* previous_;
 };
 
 // SpecsOf returns the specs of values (which must be ok()), concrete or symbolic.
