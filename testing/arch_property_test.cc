@@ -1,0 +1,169 @@
+// Property 1 of the campaigns (docs/campaigns.md, "Architecture specs"): the forms agree. For a
+// generated ArchSpec and random inputs, the subclassed model, the functional model, the functional
+// model rebuilt from its JSON config and (for a linear spec) the Sequential model have the same
+// variables (paths, shapes, trainable flags, order), bitwise the same initial weights, and bitwise
+// the same outputs (inference, then two training calls), gradients of a scalar loss with respect
+// to the trainable variables, and variables after each call (BatchNorm statistics).
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "engine/tensor.h"
+#include "gtest/gtest.h"
+#include "models/models.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+#include "testing/arch_spec.h"
+
+namespace concord::testing {
+namespace {
+
+using autodiff::Value;
+using models::Model;
+using models::Variable;
+
+constexpr uint64_t kSeed = 2026;
+
+// FirstDifference runs both fresh models through the same calls — b built explicitly, a by its
+// first call; inference; two training calls — each under a tape, and returns the first thing
+// that differs bitwise, or "".
+std::string FirstDifference(Model& a, Model& b, const std::vector<Value>& inputs) {
+  if (!a.set_seed(kSeed).ok() || !b.set_seed(kSeed).ok()) return "set_seed failed";
+  std::vector<models::TensorSpec> specs;
+  for (const Value& x : inputs) {
+    specs.push_back(models::TensorSpec::Of(x.tensor()).WithUnknownBatch());
+  }
+  if (absl::Status s = b.Build(specs); !s.ok()) return absl::StrCat("Build: ", s.ToString());
+  if (absl::Status s = a.CallMulti(inputs, false)[0].status(); !s.ok()) {
+    return absl::StrCat("first call: ", s.ToString());
+  }
+  auto compare_variables = [&](const std::string& when) -> std::string {
+    std::vector<Variable> va = a.variables(), vb = b.variables();
+    if (va.size() != vb.size()) {
+      return absl::StrCat(when, ": ", va.size(), " vs ", vb.size(), " variables");
+    }
+    for (size_t i = 0; i < va.size(); ++i) {
+      if (va[i].path() != vb[i].path() || va[i].trainable() != vb[i].trainable() ||
+          va[i].tensor().shape() != vb[i].tensor().shape()) {
+        return absl::StrCat(when, ": variable ", i, " is ", va[i].ToString(), " vs ",
+                            vb[i].ToString());
+      }
+      if (!engine::BitwiseEqual(va[i].tensor(), vb[i].tensor())) {
+        return absl::StrCat(when, ": ", va[i].path(), " differs");
+      }
+    }
+    return "";
+  };
+  if (std::string d = compare_variables("initial weights"); !d.empty()) return d;
+  for (int round = 0; round < 3; ++round) {
+    const bool training = round > 0;
+    std::vector<std::vector<Value>> grads(2), outputs(2);
+    Model* models[2] = {&a, &b};
+    for (int m = 0; m < 2; ++m) {
+      std::vector<Value> sources;
+      for (const Variable& v : models[m]->trainable_variables()) sources.push_back(v.value());
+      autodiff::GradientTape tape;
+      outputs[m] = models[m]->CallMulti(inputs, training);
+      Value total;
+      for (const Value& y : outputs[m]) {
+        if (!y.ok()) return absl::StrCat("round ", round, ": ", y.status().ToString());
+        Value s = autodiff::SumAll(y * y);
+        total = total.defined() ? total + s : s;
+      }
+      auto g = tape.Gradient(total, sources);
+      if (!g.ok()) return absl::StrCat("round ", round, ": ", g.status().ToString());
+      grads[m] = *std::move(g);
+    }
+    if (outputs[0].size() != outputs[1].size() || grads[0].size() != grads[1].size()) {
+      return absl::StrCat("round ", round, ": output or gradient counts differ");
+    }
+    for (size_t i = 0; i < outputs[0].size(); ++i) {
+      if (!engine::BitwiseEqual(outputs[0][i].tensor(), outputs[1][i].tensor())) {
+        return absl::StrCat("round ", round, " (training ", training, "): output ", i,
+                            " differs");
+      }
+    }
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      if (!engine::BitwiseEqual(grads[0][i].tensor(), grads[1][i].tensor())) {
+        return absl::StrCat("round ", round, " (training ", training, "): gradient of ",
+                            a.trainable_variables()[i].path(), " differs");
+      }
+    }
+    if (std::string d = compare_variables(absl::StrCat("after round ", round)); !d.empty()) {
+      return d;
+    }
+  }
+  return "";
+}
+
+template <typename T>
+std::shared_ptr<Model> Must(absl::StatusOr<std::shared_ptr<T>> model, const char* form) {
+  if (!model.ok()) RC_FAIL(absl::StrCat(form, ": ", model.status().ToString()));
+  return *std::move(model);
+}
+
+RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
+  RC_LOG() << spec.ToString();
+  bool shared = false, embedding = false, conv = false, merge = false, batch_norm = false;
+  for (const ArchNode& n : spec.nodes) {
+    shared |= n.shares >= 0;
+    embedding |= n.kind == LayerKind::kEmbedding;
+    conv |= n.kind == LayerKind::kConv2D || n.kind == LayerKind::kMaxPool2D ||
+            n.kind == LayerKind::kAvgPool2D;
+    merge |= n.inputs.size() == 2;
+    batch_norm |= n.kind == LayerKind::kBatchNormalization;
+  }
+  RC_CLASSIFY(spec.IsLinear(), "linear");
+  RC_CLASSIFY(shared, "shared layer");
+  RC_CLASSIFY(embedding, "embedding");
+  RC_CLASSIFY(conv, "conv/pool");
+  RC_CLASSIFY(merge, "merge");
+  RC_CLASSIFY(batch_norm, "batch norm");
+  RC_CLASSIFY(spec.inputs.size() == 2, "2 inputs");
+  RC_CLASSIFY(spec.outputs.size() == 2, "2 outputs");
+  const std::vector<Value> inputs = RandomInputs(spec);
+  auto expect_same = [&](Model& a, Model& b, const std::string& pair) {
+    const std::string d = FirstDifference(a, b, inputs);
+    if (!d.empty()) RC_FAIL(absl::StrCat(pair, ": ", d, "\n", spec.ToString()));
+  };
+  expect_same(*Must(BuildSubclass(spec), "subclass"), *Must(BuildFunctional(spec), "functional"),
+              "subclass vs functional");
+  expect_same(*Must(BuildFunctional(spec), "functional"),
+              *Must(BuildFromConfig(spec), "from config"), "functional vs from config");
+  if (spec.IsLinear()) {
+    expect_same(*Must(BuildSubclass(spec), "subclass"),
+                *Must(BuildSequential(spec), "sequential"), "subclass vs sequential");
+  }
+}
+
+// The generator only makes valid specs: every output is a node, ids point backwards, and every
+// node and input reaches an output (so every form has the same layers).
+RC_GTEST_PROP(ArchSpecTest, GeneratedSpecsAreWellFormed, (const ArchSpec& spec)) {
+  RC_LOG() << spec.ToString();
+  const int ni = static_cast<int>(spec.inputs.size());
+  const int total = ni + static_cast<int>(spec.nodes.size());
+  RC_ASSERT(ni >= 1 && ni <= 2);
+  RC_ASSERT(!spec.outputs.empty() && spec.outputs.size() <= 2);
+  RC_ASSERT(spec.batch >= 1 && spec.batch <= 4);
+  std::vector<bool> used(total, false);
+  for (int o : spec.outputs) {
+    RC_ASSERT(o >= ni && o < total);
+    used[o] = true;
+  }
+  for (int i = static_cast<int>(spec.nodes.size()) - 1; i >= 0; --i) {
+    RC_ASSERT(used[ni + i]);
+    for (int x : spec.nodes[i].inputs) {
+      RC_ASSERT(x < ni + i);
+      used[x] = true;
+    }
+    if (spec.nodes[i].shares >= 0) RC_ASSERT(spec.nodes[i].shares < i);
+  }
+  for (int i = 0; i < ni; ++i) RC_ASSERT(used[i]);
+}
+
+}  // namespace
+}  // namespace concord::testing
