@@ -126,6 +126,19 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   RC_CLASSIFY(spec.inputs.size() == 2, "2 inputs");
   RC_CLASSIFY(spec.outputs.size() == 2, "2 outputs");
   const std::vector<Value> inputs = RandomInputs(spec);
+  {  // The spec's shapes are the real ones.
+    auto model = Must(BuildSubclass(spec), "subclass");
+    const std::vector<Value> outputs = model->CallMulti(inputs, false);
+    RC_ASSERT(outputs.size() == spec.outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!outputs[i].ok()) RC_FAIL(outputs[i].status().ToString());
+      std::vector<int64_t> want = {spec.batch};
+      const std::vector<int64_t>& out =
+          spec.nodes[spec.outputs[i] - spec.inputs.size()].out_shape;
+      want.insert(want.end(), out.begin(), out.end());
+      RC_ASSERT(outputs[i].tensor().shape().ToVector() == want);
+    }
+  }
   auto expect_same = [&](Model& a, Model& b, const std::string& pair) {
     const std::string d = FirstDifference(a, b, inputs);
     if (!d.empty()) RC_FAIL(absl::StrCat(pair, ": ", d, "\n", spec.ToString()));
