@@ -62,8 +62,8 @@ bool Floating(const Value& v) { return engine::IsFloating(v.dtype()); }
 absl::StatusOr<Run> RunModel(Layer& model, absl::Span<const Tensor> inputs,
                              const CompareFormsOptions& options, const char* name) {
   auto fail = [&](const absl::Status& s) {
-    return absl::InvalidArgumentError(absl::StrCat("CompareForms: model ", name, " ('",
-                                                   model.path(), "'): ", s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CompareForms: model ", name, " ('", model.path(), "'): ", s.message()));
   };
   Run run;
   for (const Tensor& t : inputs) run.inputs.push_back(Value::Constant(t));
@@ -165,8 +165,8 @@ bool Compare(const Tensor& a, const Tensor& b, double tolerance, Difference* dif
     } else {
       d = std::abs(x - y);
     }
-    const bool differs = tolerance == 0.0 ? std::memcmp(pa + i * elem, pb + i * elem, elem) != 0
-                                          : d > tolerance;
+    const bool differs =
+        tolerance == 0.0 ? std::memcmp(pa + i * elem, pb + i * elem, elem) != 0 : d > tolerance;
     if (!differs) continue;
     ++count;
     if (d != 0.0) all_numerically_equal = false;
@@ -257,8 +257,8 @@ class Comparer {
         const bool a_longer = a_.calls.size() > b_.calls.size();
         const RecordedCall& extra = a_longer ? a_.calls[n] : b_.calls[n];
         return Structure(extra.path, absl::StrCat("layer call ", n),
-                         absl::StrCat(a_longer ? "a" : "b", " makes ", a_longer ? a_.calls.size()
-                                                                                 : b_.calls.size(),
+                         absl::StrCat(a_longer ? "a" : "b", " makes ",
+                                      a_longer ? a_.calls.size() : b_.calls.size(),
                                       " layer calls, ", a_longer ? "b" : "a", " only ", n,
                                       "; the first extra one is ", key(extra)));
       }
@@ -296,10 +296,10 @@ class Comparer {
                          absl::StrCat("a's layer is a ", x.class_name, ", b's a ", y.class_name));
       }
       if (x.inputs.size() != y.inputs.size() || x.outputs.size() != y.outputs.size()) {
-        return Structure(x.path, absl::StrCat("call ", x.call_index),
-                         absl::StrCat("a's call has ", x.inputs.size(), " inputs and ",
-                                      x.outputs.size(), " outputs, b's ", y.inputs.size(),
-                                      " and ", y.outputs.size()));
+        return Structure(
+            x.path, absl::StrCat("call ", x.call_index),
+            absl::StrCat("a's call has ", x.inputs.size(), " inputs and ", x.outputs.size(),
+                         " outputs, b's ", y.inputs.size(), " and ", y.outputs.size()));
       }
       for (size_t k = 0; k < x.inputs.size(); ++k) {
         if (!Tensors(DifferenceKind::kForward, x.path,
@@ -317,9 +317,9 @@ class Comparer {
       }
     }
     if (a_.outputs.size() != b_.outputs.size()) {
-      return Structure("", "model outputs",
-                       absl::StrCat("a gives ", a_.outputs.size(), " outputs, b ",
-                                    b_.outputs.size()));
+      return Structure(
+          "", "model outputs",
+          absl::StrCat("a gives ", a_.outputs.size(), " outputs, b ", b_.outputs.size()));
     }
     for (size_t k = 0; k < a_.outputs.size(); ++k) {
       if (!Tensors(DifferenceKind::kForward, "", absl::StrCat("model output ", k), a_.outputs[k],
@@ -331,8 +331,7 @@ class Comparer {
   }
 
   // Gradient compares d loss / d x and d loss / d y when both were computed.
-  bool Gradient(const std::string& path, const std::string& what, const Value& x,
-                const Value& y) {
+  bool Gradient(const std::string& path, const std::string& what, const Value& x, const Value& y) {
     auto gx = a_.gradients.find(x.id());
     auto gy = b_.gradients.find(y.id());
     if (gx == a_.gradients.end() || gy == b_.gradients.end()) return true;
@@ -371,8 +370,7 @@ class Comparer {
       const RecordedCall& x = a_.calls[it->first];
       const RecordedCall& y = b_.calls[it->second];
       for (size_t k = 0; k < x.outputs.size(); ++k) {
-        if (!Gradient(x.path,
-                      absl::StrCat("gradient of output ", k, " of call ", x.call_index),
+        if (!Gradient(x.path, absl::StrCat("gradient of output ", k, " of call ", x.call_index),
                       x.outputs[k], y.outputs[k])) {
           return false;
         }
@@ -386,8 +384,7 @@ class Comparer {
       }
     }
     for (size_t k = 0; k < a_.inputs.size(); ++k) {
-      if (!Gradient("", absl::StrCat("gradient of model input ", k), a_.inputs[k],
-                    b_.inputs[k])) {
+      if (!Gradient("", absl::StrCat("gradient of model input ", k), a_.inputs[k], b_.inputs[k])) {
         return false;
       }
     }
@@ -424,8 +421,7 @@ const char* DifferenceKindName(DifferenceKind kind) {
   return "?";
 }
 
-absl::StatusOr<CompareFormsResult> CompareForms(Layer& a, Layer& b,
-                                                absl::Span<const Tensor> inputs,
+absl::StatusOr<CompareFormsResult> CompareForms(Layer& a, Layer& b, absl::Span<const Tensor> inputs,
                                                 const CompareFormsOptions& options) {
   if (inputs.empty()) return absl::InvalidArgumentError("CompareForms: no inputs given");
   if (autodiff::IsTracing()) {
@@ -456,12 +452,11 @@ std::string CompareFormsResult::ToString() const {
   if (d.kind == DifferenceKind::kStructure) {
     absl::StrAppend(&out, "  ", d.detail, "\n");
   } else {
-    absl::StrAppend(&out, "  ", d.shape, ": ", d.differing_elements, " element(s) differ",
-                    d.bitwise_only ? " bitwise only (numerically equal: signed zeros or NaNs)"
-                                   : " numerically",
-                    "\n  largest |a - b| = ", Number(d.max_abs_diff), " at [",
-                    absl::StrJoin(d.position, ", "), "] (flat index ", d.index, "): a ",
-                    Number(d.value_a), ", b ", Number(d.value_b));
+    absl::StrAppend(
+        &out, "  ", d.shape, ": ", d.differing_elements, " element(s) differ",
+        d.bitwise_only ? " bitwise only (numerically equal: signed zeros or NaNs)" : " numerically",
+        "\n  largest |a - b| = ", Number(d.max_abs_diff), " at [", absl::StrJoin(d.position, ", "),
+        "] (flat index ", d.index, "): a ", Number(d.value_a), ", b ", Number(d.value_b));
     if (d.ulps > 0) absl::StrAppend(&out, " (", d.ulps, " ulp", d.ulps == 1 ? "" : "s", ")");
     absl::StrAppend(&out, "\n");
   }

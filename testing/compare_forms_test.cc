@@ -78,8 +78,8 @@ TEST(CompareForms, NestedSharedAndTrainingFormsAgree) {
 
   auto branches_a = *Model::Make<SubclassBranches>();
   auto branches_b = FunctionalBranches();
-  r = Must(CompareForms(*branches_a, *branches_b,
-                        {Input(Shape({2, 5}), 3), Input(Shape({2, 5}), 4)}));
+  r = Must(
+      CompareForms(*branches_a, *branches_b, {Input(Shape({2, 5}), 3), Input(Shape({2, 5}), 4)}));
   EXPECT_TRUE(r.same) << r.ToString();
   EXPECT_THAT(r.compared_paths, ElementsAre("shared", "shared", "concat", "add", "head"));
 
@@ -215,6 +215,78 @@ TEST(CompareForms, AGradientOnlyDifferenceIsFoundInTheGradientPhase) {
   CompareFormsOptions forward_only;
   forward_only.compare_gradients = false;
   EXPECT_TRUE(Must(CompareForms(*a, *b, {Input(Shape({3, 8}), 9)}, forward_only)).same);
+}
+
+// The two branches of SubclassBranches, run in the other order: same values, other sequence.
+class ReorderedBranches : public Model {
+ public:
+  ReorderedBranches() : Model("branches") {
+    shared_ = AddLayer("shared", models::Dense::Create(6, Relu()));
+    concat_ = AddLayer("concat", models::Concatenate::Create());
+    add_ = AddLayer("add", models::Add::Create());
+    head_ = AddLayer("head", models::Dense::Create(2));
+  }
+  std::vector<Value> CallMultiple(absl::Span<const Value> inputs, bool training) override {
+    Value a = (*shared_)(inputs[0], training);
+    Value b = (*shared_)(inputs[1], training);
+    Value d = (*add_)({a, b}, training);
+    Value c = (*concat_)({a, b}, training);
+    return {(*head_)(c, training), d};
+  }
+
+ private:
+  Layer* shared_;
+  Layer* concat_;
+  Layer* add_;
+  Layer* head_;
+};
+
+TEST(CompareForms, ReorderedIndependentCallsAgreeWhenPairedByPath) {
+  auto a = FunctionalBranches();
+  auto b = *Model::Make<ReorderedBranches>();
+  const std::vector<Tensor> x = {Input(Shape({2, 5}), 11), Input(Shape({2, 5}), 12)};
+  CompareFormsResult strict = Must(CompareForms(*a, *b, x));
+  ASSERT_FALSE(strict.same);
+  EXPECT_EQ(strict.first_difference.kind, DifferenceKind::kStructure);
+  EXPECT_EQ(strict.first_difference.path, "concat");
+
+  CompareFormsOptions by_path;
+  by_path.allow_reordered_calls = true;
+  CompareFormsResult r = Must(CompareForms(*a, *b, x, by_path));
+  EXPECT_TRUE(r.same) << r.ToString();
+  EXPECT_THAT(r.compared_paths, ElementsAre("shared", "shared", "concat", "add", "head"));
+}
+
+// relu(x) times +0 or -0: numerically equal outputs whose zeros differ in sign.
+class SignedZero : public Model {
+ public:
+  explicit SignedZero(double zero) : Model("zero"), zero_(zero) {
+    act_ = AddLayer("act", models::Activation::Create("relu"));
+  }
+  Value Call(const Value& x, bool training) override { return (*act_)(x, training) * zero_; }
+
+ private:
+  double zero_;
+  Layer* act_;
+};
+
+TEST(CompareForms, SignedZerosAreABitwiseOnlyDifferenceOfTheModelOutput) {
+  auto a = *Model::Make<SignedZero>(0.0);
+  auto b = *Model::Make<SignedZero>(-0.0);
+  const Tensor x = Input(Shape({2, 3}), 13);
+  CompareFormsResult r = Must(CompareForms(*a, *b, {x}));
+  ASSERT_FALSE(r.same);
+  const Difference& d = r.first_difference;
+  EXPECT_EQ(d.kind, DifferenceKind::kForward);
+  EXPECT_EQ(d.path, "");
+  EXPECT_EQ(d.what, "model output 0");
+  EXPECT_TRUE(d.bitwise_only);
+  EXPECT_EQ(d.max_abs_diff, 0.0);
+  EXPECT_THAT(r.ToString(), HasSubstr("bitwise only"));
+
+  CompareFormsOptions loose;
+  loose.tolerance = 1e-6;
+  EXPECT_TRUE(Must(CompareForms(*a, *b, {x}, loose)).same);
 }
 
 TEST(CompareForms, AFailingModelIsAnError) {
