@@ -108,9 +108,10 @@ std::shared_ptr<Model> Must(absl::StatusOr<std::shared_ptr<T>> model, const char
 
 RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   RC_LOG() << spec.ToString();
-  bool shared = false, embedding = false, conv = false, merge = false, batch_norm = false;
+  bool shared = false, block = false, embedding = false, conv = false, merge = false, batch_norm = false;
   for (const ArchNode& n : spec.nodes) {
     shared |= n.shares >= 0;
+    block |= n.kind == LayerKind::kBlock;
     embedding |= n.kind == LayerKind::kEmbedding;
     conv |= n.kind == LayerKind::kConv2D || n.kind == LayerKind::kMaxPool2D ||
             n.kind == LayerKind::kAvgPool2D;
@@ -119,6 +120,7 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   }
   RC_CLASSIFY(spec.IsLinear(), "linear");
   RC_CLASSIFY(shared, "shared layer");
+  RC_CLASSIFY(block, "block");
   RC_CLASSIFY(embedding, "embedding");
   RC_CLASSIFY(conv, "conv/pool");
   RC_CLASSIFY(merge, "merge");

@@ -26,6 +26,11 @@ constexpr LayerKind kKinds[] = {
     LayerKind::kEmbedding};
 constexpr int kNumKinds = sizeof(kKinds) / sizeof(kKinds[0]);
 constexpr int kSharedChoice = kNumKinds;  // the raw kind that means "call an earlier layer again"
+constexpr int kBlockChoice = kNumKinds + 1;  // the raw kind that means "a nested block"
+// The kinds a block holds.
+constexpr LayerKind kBlockKinds[] = {LayerKind::kDense, LayerKind::kLayerNormalization,
+                                     LayerKind::kActivation, LayerKind::kDropout,
+                                     LayerKind::kBatchNormalization};
 const char* const kActivations[] = {"linear", "relu", "tanh", "sigmoid", "gelu", "softplus"};
 constexpr double kRates[] = {0.5, 0.1, 0.3};
 
@@ -184,6 +189,28 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
         continue;
       }
     }
+    if (r.kind == kBlockChoice && kind == LayerKind::kDense) {
+      node.kind = LayerKind::kBlock;
+      node.inputs = {x};
+      node.block_input = xs;
+      std::vector<int64_t> shape = xs;
+      const int length = 1 + r.p3 % 3;
+      for (int j = 0; j < length; ++j) {
+        ArchNode inner;
+        inner.kind = kBlockKinds[(r.p1 / 8 + j * r.p2) % 5];
+        inner.inputs = {j};
+        inner.units = 1 + (r.p1 + j) % options.max_dim;
+        inner.activation = kActivations[(r.p2 + j) % 6];
+        inner.rate = kRates[(r.p2 + j) % 3];
+        if (inner.kind == LayerKind::kDense) shape.back() = inner.units;
+        inner.out_shape = shape;
+        node.block.push_back(inner);
+      }
+      node.out_shape = shape;
+      tensors.push_back({shape, DType::kFloat32});
+      spec.nodes.push_back(node);
+      continue;
+    }
     if (r.kind < kNumKinds && kind == LayerKind::kDense) {
       const LayerKind want = kKinds[r.kind];
       switch (want) {
@@ -280,6 +307,56 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
   return Prune(spec);
 }
 
+// NodeArgs prints a node's parameters ("units=3, relu"); a block's are its layers.
+std::string NodeArgs(const ArchNode& n) {
+  std::vector<std::string> args;
+switch (n.kind) {
+    case LayerKind::kDense:
+      args = {absl::StrCat("units=", n.units), n.activation};
+      break;
+    case LayerKind::kConv2D:
+      args = {absl::StrCat("filters=", n.units), absl::StrCat("kernel=", n.kernel), n.padding,
+              n.activation};
+      break;
+    case LayerKind::kMaxPool2D:
+    case LayerKind::kAvgPool2D:
+      args = {absl::StrCat("pool=", n.kernel), n.padding};
+      break;
+    case LayerKind::kActivation:
+      args = {n.activation};
+      break;
+    case LayerKind::kDropout:
+      args = {absl::StrCat("rate=", n.rate)};
+      break;
+    case LayerKind::kEmbedding:
+      args = {absl::StrCat("input_dim=", n.input_dim), absl::StrCat("output_dim=", n.units)};
+      break;
+    default:
+      break;
+  }
+  if (n.kind == LayerKind::kBlock) {
+    for (size_t j = 0; j < n.block.size(); ++j) {
+      const ArchNode& b = n.block[j];
+      args.push_back(absl::StrCat(SnakeName(b.kind), "_", j, ": ", LayerKindName(b.kind), "(",
+                                  NodeArgs(b), ") -> ", ShapeString(b.out_shape)));
+    }
+    return absl::StrJoin(args, "; ");
+  }
+  return absl::StrJoin(args, ", ");
+}
+
+// BlockSpec is a block node's chain as a spec of its own (one input, one output).
+ArchSpec BlockSpec(const ArchNode& node) {
+  ArchSpec spec;
+  spec.inputs = {ArchInput{node.block_input, DType::kFloat32}};
+  spec.nodes = node.block;
+  spec.outputs = {static_cast<int>(node.block.size())};
+  return spec;
+}
+
+absl::StatusOr<std::shared_ptr<models::Functional>> BuildFunctionalNamed(const ArchSpec& spec,
+                                                                         const std::string& name);
+
 template <typename T>
 rc::Gen<T> Small(T lo, T hi) {  // [lo, hi], uniform at every size (inRange scales with size)
   return rc::gen::resize(100, rc::gen::inRange<T>(lo, hi + 1));
@@ -311,7 +388,11 @@ class SpecModel : public models::Model {
     layers_.resize(spec.nodes.size(), nullptr);
     for (int i = 0; i < static_cast<int>(spec.nodes.size()); ++i) {
       if (spec.nodes[i].shares >= 0) continue;
-      layers_[i] = AddLayer(spec.LayerName(i), MakeLayer(spec.nodes[i], ""));
+      if (spec.nodes[i].kind == LayerKind::kBlock) {
+        layers_[i] = AddLayer(spec.LayerName(i), Model::Make<SpecModel>(BlockSpec(spec.nodes[i])));
+      } else {
+        layers_[i] = AddLayer(spec.LayerName(i), MakeLayer(spec.nodes[i], ""));
+      }
     }
   }
   std::vector<Value> CallMultiple(absl::Span<const Value> inputs, bool training) override {
@@ -345,6 +426,7 @@ std::string LayerKindName(LayerKind kind) {
     case LayerKind::kMaxPool2D: return "MaxPool2D";
     case LayerKind::kAvgPool2D: return "AvgPool2D";
     case LayerKind::kEmbedding: return "Embedding";
+    case LayerKind::kBlock: return "Block";
   }
   return "?";
 }
@@ -371,38 +453,14 @@ std::string ArchSpec::ToString() const {
   }
   for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
     const ArchNode& n = nodes[i];
-    std::vector<std::string> args;
-    switch (n.kind) {
-      case LayerKind::kDense:
-        args = {absl::StrCat("units=", n.units), n.activation};
-        break;
-      case LayerKind::kConv2D:
-        args = {absl::StrCat("filters=", n.units), absl::StrCat("kernel=", n.kernel), n.padding,
-                n.activation};
-        break;
-      case LayerKind::kMaxPool2D:
-      case LayerKind::kAvgPool2D:
-        args = {absl::StrCat("pool=", n.kernel), n.padding};
-        break;
-      case LayerKind::kActivation:
-        args = {n.activation};
-        break;
-      case LayerKind::kDropout:
-        args = {absl::StrCat("rate=", n.rate)};
-        break;
-      case LayerKind::kEmbedding:
-        args = {absl::StrCat("input_dim=", n.input_dim), absl::StrCat("output_dim=", n.units)};
-        break;
-      default:
-        break;
-    }
+    const std::string args = NodeArgs(n);
     std::vector<std::string> xs;
     for (int x : n.inputs) xs.push_back(absl::StrCat("t", x));
     absl::StrAppend(&s, "  t", ni + i, " = ", LayerName(i), ": ");
     if (n.shares >= 0) {
       absl::StrAppend(&s, "(shared with t", ni + n.shares, ")");
     } else {
-      absl::StrAppend(&s, LayerKindName(n.kind), "(", absl::StrJoin(args, ", "), ")");
+      absl::StrAppend(&s, LayerKindName(n.kind), "(", args, ")");
     }
     absl::StrAppend(&s, "(", absl::StrJoin(xs, ", "), ") -> ", ShapeString(n.out_shape), "\n");
   }
@@ -424,7 +482,7 @@ rc::Gen<ArchSpec> GenArchSpec(ArchSpecOptions options) {
         return r;
       });
   rc::Gen<RawNode> node = rc::gen::map(
-      rc::gen::tuple(Small(0, kSharedChoice), Small(0, 7), Small(0, 7), Small(0, 63), Small(0, 63),
+      rc::gen::tuple(Small(0, kBlockChoice), Small(0, 7), Small(0, 7), Small(0, 63), Small(0, 63),
                      Small(0, 63)),
       [](const std::tuple<int, int, int, int, int, int>& t) {
         RawNode r;
@@ -513,6 +571,8 @@ std::shared_ptr<Layer> MakeLayer(const ArchNode& node, const std::string& name) 
     }
     case LayerKind::kEmbedding:
       return must(models::Embedding::Create(node.input_dim, node.units, {}, name));
+    case LayerKind::kBlock:
+      return must(BuildFunctionalNamed(BlockSpec(node), name));
   }
   return nullptr;
 }
@@ -524,6 +584,13 @@ absl::StatusOr<std::shared_ptr<models::Model>> BuildSubclass(const ArchSpec& spe
 }
 
 absl::StatusOr<std::shared_ptr<models::Functional>> BuildFunctional(const ArchSpec& spec) {
+  return BuildFunctionalNamed(spec, "arch");
+}
+
+namespace {
+
+absl::StatusOr<std::shared_ptr<models::Functional>> BuildFunctionalNamed(const ArchSpec& spec,
+                                                                         const std::string& name) {
   std::vector<models::SymbolicTensor> inputs;
   for (int i = 0; i < static_cast<int>(spec.inputs.size()); ++i) {
     inputs.push_back(
@@ -538,8 +605,10 @@ absl::StatusOr<std::shared_ptr<models::Functional>> BuildFunctional(const ArchSp
         Layer& layer = *layers[owner];
         return xs.size() == 1 ? layer(*xs.begin()) : layer(xs);
       });
-  return models::Functional::Create(inputs, outputs, "arch");
+  return models::Functional::Create(inputs, outputs, name);
 }
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<models::Sequential>> BuildSequential(const ArchSpec& spec) {
   if (!spec.IsLinear()) {

@@ -43,6 +43,7 @@ enum class LayerKind {
   kMaxPool2D,
   kAvgPool2D,
   kEmbedding,
+  kBlock,  // a nested model: a chain of unary layers (`block`)
 };
 
 // LayerKindName is the class name ("Dense").
@@ -65,6 +66,10 @@ struct ArchNode {
   double rate = 0.5;                    // Dropout
   int64_t input_dim = 1;                // Embedding vocabulary
   std::vector<int64_t> out_shape;       // without the batch dimension
+  // kBlock: the nested chain (each reads the previous; unary kinds, no sharing) and its input
+  // shape. Its layers are named like a spec's (kind and index within the block).
+  std::vector<ArchNode> block;
+  std::vector<int64_t> block_input;
 };
 
 struct ArchSpec {
@@ -106,7 +111,8 @@ rc::Gen<ArchSpec> GenArchSpec(ArchSpecOptions options = {});
 // data_key.
 std::vector<autodiff::Value> RandomInputs(const ArchSpec& spec);
 
-// MakeLayer makes node `i`'s layer (not for shared nodes) with the given name.
+// MakeLayer makes node `i`'s layer (not for shared nodes) with the given name; a block is a
+// Functional model.
 std::shared_ptr<models::Layer> MakeLayer(const ArchNode& node, const std::string& name);
 
 // The builders. Each returns the model named "arch", or the first failure.
