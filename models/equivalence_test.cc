@@ -235,5 +235,52 @@ RC_GTEST_PROP(EquivalenceProperty, RandomLayerStacksAgreeAsSubclassSequentialAnd
   RC_ASSERT(FirstDifference(*fresh, *rebuilt, {x}) == "");
 }
 
+// CallLog records what a LayerCallObserver is told, as "path#call_index@depth".
+class CallLog : public LayerCallObserver {
+ public:
+  void OnLayerCall(const LayerCall& call) override {
+    calls.push_back(absl::StrCat(call.layer->path(), "#", call.call_index, "@", call.depth));
+    outputs += call.outputs.size();
+  }
+  std::vector<std::string> calls;
+  size_t outputs = 0;
+};
+
+TEST(Equivalence, BothFormsReportTheSameLayerCallsToAnObserver) {
+  auto subclass = *Model::Make<SubclassNested>();
+  auto functional = FunctionalNested();
+  const Value x = RandomInput(Shape({2, 6}), 21);
+  CallLog a, b;
+  {
+    ScopedLayerCallObserver scope(&a);
+    ASSERT_TRUE((*subclass)(x, /*training=*/false).ok());
+  }
+  {
+    ScopedLayerCallObserver scope(&b);
+    ASSERT_TRUE((*functional)(x, /*training=*/false).ok());
+  }
+  // Calls are reported as they finish: a model after its layers, the outermost call last.
+  EXPECT_THAT(a.calls, ::testing::ElementsAre("stem#0@1", "block1/dense#0@2", "block1/norm#0@2",
+                                              "block1#0@1", "out#0@1", "nested#0@0"));
+  EXPECT_EQ(a.calls, b.calls);
+  EXPECT_EQ(a.outputs, 6u);
+
+  // Scopes nest: only the innermost observer is told, and the outer one is back afterwards.
+  CallLog outer, inner;
+  {
+    ScopedLayerCallObserver outer_scope(&outer);
+    {
+      ScopedLayerCallObserver inner_scope(&inner);
+      ASSERT_TRUE((*subclass)(x, /*training=*/false).ok());
+    }
+    EXPECT_TRUE(outer.calls.empty());
+    ASSERT_TRUE((*functional)(x, /*training=*/false).ok());
+  }
+  EXPECT_EQ(inner.calls, a.calls);
+  EXPECT_EQ(outer.calls, b.calls);
+  ASSERT_TRUE((*subclass)(x, /*training=*/false).ok());  // none installed: nobody is told
+  EXPECT_EQ(inner.calls.size(), 6u);
+}
+
 }  // namespace
 }  // namespace concord::models
