@@ -83,8 +83,7 @@ std::string FirstDifference(Model& a, Model& b, const std::vector<Value>& inputs
     }
     for (size_t i = 0; i < outputs[0].size(); ++i) {
       if (!engine::BitwiseEqual(outputs[0][i].tensor(), outputs[1][i].tensor())) {
-        return absl::StrCat("round ", round, " (training ", training, "): output ", i,
-                            " differs");
+        return absl::StrCat("round ", round, " (training ", training, "): output ", i, " differs");
       }
     }
     for (size_t i = 0; i < grads[0].size(); ++i) {
@@ -108,7 +107,8 @@ std::shared_ptr<Model> Must(absl::StatusOr<std::shared_ptr<T>> model, const char
 
 RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   RC_LOG() << spec.ToString();
-  bool shared = false, block = false, embedding = false, conv = false, merge = false, batch_norm = false;
+  bool shared = false, block = false, embedding = false, conv = false, merge = false,
+       batch_norm = false;
   for (const ArchNode& n : spec.nodes) {
     shared |= n.shares >= 0;
     block |= n.kind == LayerKind::kBlock;
@@ -135,8 +135,7 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
     for (size_t i = 0; i < outputs.size(); ++i) {
       if (!outputs[i].ok()) RC_FAIL(outputs[i].status().ToString());
       std::vector<int64_t> want = {spec.batch};
-      const std::vector<int64_t>& out =
-          spec.nodes[spec.outputs[i] - spec.inputs.size()].out_shape;
+      const std::vector<int64_t>& out = spec.nodes[spec.outputs[i] - spec.inputs.size()].out_shape;
       want.insert(want.end(), out.begin(), out.end());
       RC_ASSERT(outputs[i].tensor().shape().ToVector() == want);
     }
@@ -150,8 +149,8 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   expect_same(*Must(BuildFunctional(spec), "functional"),
               *Must(BuildFromConfig(spec), "from config"), "functional vs from config");
   if (spec.IsLinear()) {
-    expect_same(*Must(BuildSubclass(spec), "subclass"),
-                *Must(BuildSequential(spec), "sequential"), "subclass vs sequential");
+    expect_same(*Must(BuildSubclass(spec), "subclass"), *Must(BuildSequential(spec), "sequential"),
+                "subclass vs sequential");
   }
 }
 

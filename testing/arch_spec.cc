@@ -18,12 +18,19 @@ using autodiff::Value;
 using engine::DType;
 using models::Layer;
 
-constexpr LayerKind kKinds[] = {
-    LayerKind::kDense,       LayerKind::kActivation, LayerKind::kDropout,
-    LayerKind::kLayerNormalization, LayerKind::kBatchNormalization, LayerKind::kFlatten,
-    LayerKind::kAdd,         LayerKind::kMultiply,   LayerKind::kConcatenate,
-    LayerKind::kConv2D,      LayerKind::kMaxPool2D,  LayerKind::kAvgPool2D,
-    LayerKind::kEmbedding};
+constexpr LayerKind kKinds[] = {LayerKind::kDense,
+                                LayerKind::kActivation,
+                                LayerKind::kDropout,
+                                LayerKind::kLayerNormalization,
+                                LayerKind::kBatchNormalization,
+                                LayerKind::kFlatten,
+                                LayerKind::kAdd,
+                                LayerKind::kMultiply,
+                                LayerKind::kConcatenate,
+                                LayerKind::kConv2D,
+                                LayerKind::kMaxPool2D,
+                                LayerKind::kAvgPool2D,
+                                LayerKind::kEmbedding};
 constexpr int kNumKinds = sizeof(kKinds) / sizeof(kKinds[0]);
 constexpr int kSharedChoice = kNumKinds;  // the raw kind that means "call an earlier layer again"
 constexpr int kBlockChoice = kNumKinds + 1;  // the raw kind that means "a nested block"
@@ -128,10 +135,19 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
   for (const RawInput& r : raw.inputs) {
     ArchInput input;
     switch (r.form) {
-      case 0: input.shape = {r.a}; break;
-      case 1: input.shape = {r.a, r.b}; break;
-      case 2: input.shape = {r.a, r.b, r.c}; break;
-      default: input.shape = {r.a}; input.dtype = DType::kInt32; break;
+      case 0:
+        input.shape = {r.a};
+        break;
+      case 1:
+        input.shape = {r.a, r.b};
+        break;
+      case 2:
+        input.shape = {r.a, r.b, r.c};
+        break;
+      default:
+        input.shape = {r.a};
+        input.dtype = DType::kInt32;
+        break;
     }
     tensors.push_back({input.shape, input.dtype});
     spec.inputs.push_back(input);
@@ -150,7 +166,8 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
     if (static_cast<int>(spec.nodes.size()) >= options.max_nodes) break;
     ArchNode node;
     const std::vector<int> floats = candidates(is_float);
-    const std::vector<int> ints = candidates([](const Tensor_& t) { return !(t.dtype != DType::kInt32); });
+    const std::vector<int> ints =
+        candidates([](const Tensor_& t) { return !(t.dtype != DType::kInt32); });
     if (floats.empty() && ints.empty()) break;
     // The default: Dense on a float tensor, or Embedding on ids when there are only ids.
     int x = -1;
@@ -178,9 +195,8 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
       if (!owners.empty()) {
         const int owner = owners[r.p1 % owners.size()];
         const Tensor_& want = tensors[spec.nodes[owner].inputs[0]];
-        const std::vector<int> same = candidates([&](const Tensor_& t) {
-          return t.shape == want.shape && t.dtype == want.dtype;
-        });
+        const std::vector<int> same = candidates(
+            [&](const Tensor_& t) { return t.shape == want.shape && t.dtype == want.dtype; });
         node = spec.nodes[owner];
         node.shares = owner;
         node.inputs = {same[r.pick % same.size()]};
@@ -236,14 +252,16 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
           break;
         }
         case LayerKind::kConv2D:
-          if (rank == 3 && (node.padding == "same" || (xs[0] >= node.kernel && xs[1] >= node.kernel))) {
+          if (rank == 3 &&
+              (node.padding == "same" || (xs[0] >= node.kernel && xs[1] >= node.kernel))) {
             kind = want;
           }
           break;
         case LayerKind::kMaxPool2D:
         case LayerKind::kAvgPool2D:
           node.kernel = 1 + r.p3 % 2;
-          if (rank == 3 && (node.padding == "same" || (xs[0] >= node.kernel && xs[1] >= node.kernel))) {
+          if (rank == 3 &&
+              (node.padding == "same" || (xs[0] >= node.kernel && xs[1] >= node.kernel))) {
             kind = want;
           }
           break;
@@ -276,9 +294,9 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
         out.back() += tensors[node.inputs[1]].shape.back();
         break;
       case LayerKind::kConv2D:
-        out = node.padding == "same"
-                  ? std::vector<int64_t>{s[0], s[1], node.units}
-                  : std::vector<int64_t>{s[0] - node.kernel + 1, s[1] - node.kernel + 1, node.units};
+        out = node.padding == "same" ? std::vector<int64_t>{s[0], s[1], node.units}
+                                     : std::vector<int64_t>{s[0] - node.kernel + 1,
+                                                            s[1] - node.kernel + 1, node.units};
         break;
       case LayerKind::kMaxPool2D:
       case LayerKind::kAvgPool2D:
@@ -310,7 +328,7 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
 // NodeArgs prints a node's parameters ("units=3, relu"); a block's are its layers.
 std::string NodeArgs(const ArchNode& n) {
   std::vector<std::string> args;
-switch (n.kind) {
+  switch (n.kind) {
     case LayerKind::kDense:
       args = {absl::StrCat("units=", n.units), n.activation};
       break;
@@ -413,20 +431,34 @@ class SpecModel : public models::Model {
 
 std::string LayerKindName(LayerKind kind) {
   switch (kind) {
-    case LayerKind::kDense: return "Dense";
-    case LayerKind::kActivation: return "Activation";
-    case LayerKind::kDropout: return "Dropout";
-    case LayerKind::kLayerNormalization: return "LayerNormalization";
-    case LayerKind::kBatchNormalization: return "BatchNormalization";
-    case LayerKind::kFlatten: return "Flatten";
-    case LayerKind::kAdd: return "Add";
-    case LayerKind::kMultiply: return "Multiply";
-    case LayerKind::kConcatenate: return "Concatenate";
-    case LayerKind::kConv2D: return "Conv2D";
-    case LayerKind::kMaxPool2D: return "MaxPool2D";
-    case LayerKind::kAvgPool2D: return "AvgPool2D";
-    case LayerKind::kEmbedding: return "Embedding";
-    case LayerKind::kBlock: return "Block";
+    case LayerKind::kDense:
+      return "Dense";
+    case LayerKind::kActivation:
+      return "Activation";
+    case LayerKind::kDropout:
+      return "Dropout";
+    case LayerKind::kLayerNormalization:
+      return "LayerNormalization";
+    case LayerKind::kBatchNormalization:
+      return "BatchNormalization";
+    case LayerKind::kFlatten:
+      return "Flatten";
+    case LayerKind::kAdd:
+      return "Add";
+    case LayerKind::kMultiply:
+      return "Multiply";
+    case LayerKind::kConcatenate:
+      return "Concatenate";
+    case LayerKind::kConv2D:
+      return "Conv2D";
+    case LayerKind::kMaxPool2D:
+      return "MaxPool2D";
+    case LayerKind::kAvgPool2D:
+      return "AvgPool2D";
+    case LayerKind::kEmbedding:
+      return "Embedding";
+    case LayerKind::kBlock:
+      return "Block";
   }
   return "?";
 }
@@ -481,23 +513,23 @@ rc::Gen<ArchSpec> GenArchSpec(ArchSpecOptions options) {
         std::tie(r.form, r.a, r.b, r.c) = t;
         return r;
       });
-  rc::Gen<RawNode> node = rc::gen::map(
-      rc::gen::tuple(Small(0, kBlockChoice), Small(0, 7), Small(0, 7), Small(0, 63), Small(0, 63),
-                     Small(0, 63)),
-      [](const std::tuple<int, int, int, int, int, int>& t) {
-        RawNode r;
-        std::tie(r.kind, r.pick, r.pick2, r.p1, r.p2, r.p3) = t;
-        return r;
-      });
+  rc::Gen<RawNode> node =
+      rc::gen::map(rc::gen::tuple(Small(0, kBlockChoice), Small(0, 7), Small(0, 7), Small(0, 63),
+                                  Small(0, 63), Small(0, 63)),
+                   [](const std::tuple<int, int, int, int, int, int>& t) {
+                     RawNode r;
+                     std::tie(r.kind, r.pick, r.pick2, r.p1, r.p2, r.p3) = t;
+                     return r;
+                   });
   rc::Gen<RawSpec> raw = rc::gen::map(
-      rc::gen::tuple(Small<int64_t>(1, options.max_batch),
-                     rc::gen::mapcat(Small(1, options.max_inputs),
-                                     [input](int n) {
-                                       return rc::gen::container<std::vector<RawInput>>(n, input);
-                                     }),
-                     rc::gen::resize(options.max_nodes * 3,
-                                     rc::gen::nonEmpty(rc::gen::container<std::vector<RawNode>>(node))),
-                     Small(0, 3), Small<uint64_t>(0, 999)),
+      rc::gen::tuple(
+          Small<int64_t>(1, options.max_batch),
+          rc::gen::mapcat(
+              Small(1, options.max_inputs),
+              [input](int n) { return rc::gen::container<std::vector<RawInput>>(n, input); }),
+          rc::gen::resize(options.max_nodes * 3,
+                          rc::gen::nonEmpty(rc::gen::container<std::vector<RawNode>>(node))),
+          Small(0, 3), Small<uint64_t>(0, 999)),
       [](const std::tuple<int64_t, std::vector<RawInput>, std::vector<RawNode>, int, uint64_t>& t) {
         RawSpec r;
         std::tie(r.batch, r.inputs, r.nodes, r.second_output, r.data_key) = t;

@@ -50,7 +50,7 @@ enum class LayerKind {
 std::string LayerKindName(LayerKind kind);
 
 struct ArchInput {
-  std::vector<int64_t> shape;  // without the batch dimension
+  std::vector<int64_t> shape;                     // without the batch dimension
   engine::DType dtype = engine::DType::kFloat32;  // float32, or int32 (ids for an Embedding)
 };
 
@@ -59,13 +59,13 @@ struct ArchNode {
   std::vector<int> inputs;  // tensor ids, all smaller than this node's own id
   int shares = -1;          // >= 0: call the layer of that (earlier, unshared) node again
   // Parameters, each used by the kinds that have it.
-  int64_t units = 1;                    // Dense units, Conv2D filters, Embedding output_dim
-  int64_t kernel = 1;                   // Conv2D kernel size, pool size (square)
-  std::string padding = "valid";        // Conv2D, pooling
-  std::string activation = "linear";    // Dense, Conv2D, Activation
-  double rate = 0.5;                    // Dropout
-  int64_t input_dim = 1;                // Embedding vocabulary
-  std::vector<int64_t> out_shape;       // without the batch dimension
+  int64_t units = 1;                  // Dense units, Conv2D filters, Embedding output_dim
+  int64_t kernel = 1;                 // Conv2D kernel size, pool size (square)
+  std::string padding = "valid";      // Conv2D, pooling
+  std::string activation = "linear";  // Dense, Conv2D, Activation
+  double rate = 0.5;                  // Dropout
+  int64_t input_dim = 1;              // Embedding vocabulary
+  std::vector<int64_t> out_shape;     // without the batch dimension
   // kBlock: the nested chain (each reads the previous; unary kinds, no sharing) and its input
   // shape. Its layers are named like a spec's (kind and index within the block).
   std::vector<ArchNode> block;
