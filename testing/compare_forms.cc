@@ -112,6 +112,12 @@ absl::StatusOr<Run> RunModel(Layer& model, absl::Span<const Tensor> inputs,
   return run;
 }
 
+std::string Number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
 std::string SpecString(const Value& v) { return v.spec().ToString(); }
 
 int64_t UlpDistance(const Tensor& a, const Tensor& b, int64_t i) {
@@ -399,10 +405,47 @@ class Comparer {
   std::vector<std::pair<size_t, size_t>> pairs_;
 };
 
-std::string Number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
+// AddForwardNote explains a forward difference at a layer (Difference::note).
+void AddForwardNote(const Run& run_a, const Layer& b, const CompareFormsOptions& options,
+                    Difference* d) {
+  if (d->kind != DifferenceKind::kForward || d->path.empty()) return;
+  if (d->what.rfind("input ", 0) == 0) {
+    d->note =
+        "every earlier layer output agrees, so this layer is fed another tensor (other wiring, or "
+        "code between the layer calls that differs)";
+    return;
+  }
+  const Layer* layer = nullptr;
+  for (const RecordedCall& c : run_a.calls) {
+    if (c.path == d->path) layer = c.layer;
+  }
+  if (layer == nullptr) return;
+  if (layer->own_variables().empty()) {
+    d->note = "it has no variables of its own and its inputs agree: its computation differs";
+    return;
+  }
+  std::map<std::string, models::Variable> vars_b;
+  for (const models::Variable& v : b.variables()) vars_b[v.path()] = v;
+  std::vector<std::string> differing;
+  for (const models::Variable& v : layer->own_variables()) {
+    auto it = vars_b.find(v.path());
+    if (it == vars_b.end()) {
+      differing.push_back(absl::StrCat(v.path(), " (b has none)"));
+      continue;
+    }
+    Difference vd;
+    if (v.dtype() != it->second.dtype() || v.shape() != it->second.shape()) {
+      differing.push_back(absl::StrCat(v.path(), " (shape ", v.tensor().ShapeString(), " vs ",
+                                       it->second.tensor().ShapeString(), ")"));
+    } else if (Compare(v.tensor(), it->second.tensor(), options.tolerance, &vd)) {
+      differing.push_back(absl::StrCat(v.path(), " (", vd.differing_elements,
+                                       " elements, largest |a - b| ", Number(vd.max_abs_diff),
+                                       ")"));
+    }
+  }
+  d->note = differing.empty()
+                ? "its own variables and its inputs agree: its computation differs"
+                : absl::StrCat("its own variables differ: ", absl::StrJoin(differing, ", "));
 }
 
 }  // namespace
@@ -432,8 +475,12 @@ absl::StatusOr<CompareFormsResult> CompareForms(Layer& a, Layer& b, absl::Span<c
   CONCORD_ASSIGN_OR_RETURN(Run run_b, RunModel(b, inputs, options, "b"));
   CompareFormsResult result;
   Comparer comparer(run_a, run_b, options, &result);
-  if (comparer.PairCalls() && comparer.Forward() && options.compare_gradients) {
-    comparer.Gradients(a, b);
+  if (comparer.PairCalls()) {
+    if (!comparer.Forward()) {
+      AddForwardNote(run_a, b, options, &result.first_difference);
+    } else if (options.compare_gradients) {
+      comparer.Gradients(a, b);
+    }
   }
   return result;
 }
@@ -460,6 +507,7 @@ std::string CompareFormsResult::ToString() const {
     if (d.ulps > 0) absl::StrAppend(&out, " (", d.ulps, " ulp", d.ulps == 1 ? "" : "s", ")");
     absl::StrAppend(&out, "\n");
   }
+  if (!d.note.empty()) absl::StrAppend(&out, "  ", d.note, "\n");
   absl::StrAppend(&out, "  tensor pairs compared: ", compared_tensors, "; layer calls paired: ",
                   compared_paths.empty() ? "(none)" : absl::StrJoin(compared_paths, ", "), "\n");
   return out;

@@ -69,6 +69,11 @@ struct Difference {
   // detail explains a structural difference ("a calls 'dense' (call 0), b calls 'norm' (call
   // 0)"); empty otherwise.
   std::string detail;
+  // note is a hint at the cause of a forward difference in a layer's outputs: whether the
+  // layer's own variables differ ("its own variables differ: block1/dense/kernel (64 elements,
+  // largest |a - b| 1.19209e-07)") or agree (then its computation differs); for a difference in
+  // a layer's inputs, that the layer is fed another tensor. Empty otherwise.
+  std::string note;
   // For a numeric difference: the shape, the number of differing elements, the largest absolute
   // difference (infinite when one side is NaN or infinite), its row-major flat index and
   // multi-index, the two values there, and their distance in units in the last place (float

@@ -125,6 +125,9 @@ TEST(CompareForms, OneUlpInAMiddleLayerIsFoundAtThatLayer) {
   EXPECT_EQ(ya.ElementAsDouble(d.index), d.value_a);
   EXPECT_THAT(r.ToString(), HasSubstr("layer 'block1/dense', output 0 of call 0"));
   EXPECT_THAT(r.ToString(), HasSubstr("numerically"));
+  EXPECT_EQ(d.note,
+            "its own variables differ: block1/dense/kernel (64 elements, largest |a - b| "
+            "5.96046448e-08)");
 
   // Within a tolerance the same models agree.
   CompareFormsOptions loose;
@@ -169,6 +172,7 @@ TEST(CompareForms, ASwappedLayerIsAStructuralDifference) {
   EXPECT_EQ(r.first_difference.kind, DifferenceKind::kForward);
   EXPECT_EQ(r.first_difference.path, "first");
   EXPECT_EQ(r.first_difference.what, "input 0 of call 0");
+  EXPECT_THAT(r.first_difference.note, HasSubstr("fed another tensor"));
 }
 
 TEST(CompareForms, ADifferentLayerClassIsAStructuralDifference) {
