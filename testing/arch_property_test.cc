@@ -142,7 +142,7 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   }
   auto expect_same = [&](Model& a, Model& b, const std::string& pair) {
     const std::string d = FirstDifference(a, b, inputs);
-    if (!d.empty()) RC_FAIL(absl::StrCat(pair, ": ", d, "\n", spec.ToString()));
+    if (!d.empty()) RC_FAIL(absl::StrCat(pair, ": ", d, "\n", spec.ToString(), "\n", spec.ToCpp()));
   };
   expect_same(*Must(BuildSubclass(spec), "subclass"), *Must(BuildFunctional(spec), "functional"),
               "subclass vs functional");
@@ -177,6 +177,51 @@ RC_GTEST_PROP(ArchSpecTest, GeneratedSpecsAreWellFormed, (const ArchSpec& spec))
     if (spec.nodes[i].shares >= 0) RC_ASSERT(spec.nodes[i].shares < i);
   }
   for (int i = 0; i < ni; ++i) RC_ASSERT(used[i]);
+}
+
+// ToString and ToCpp of a small hand-written spec: a Conv2D called twice, then an Add.
+TEST(ArchSpecTest, ToStringAndToCppReadWell) {
+  ArchSpec spec;
+  spec.batch = 2;
+  spec.data_key = 17;
+  spec.inputs = {ArchInput{{3, 3, 2}, engine::DType::kFloat32}};
+  ArchNode conv;
+  conv.kind = LayerKind::kConv2D;
+  conv.inputs = {0};
+  conv.units = 4;
+  conv.kernel = 2;
+  conv.activation = "relu";
+  conv.out_shape = {2, 2, 4};
+  ArchNode again = conv;
+  again.shares = 0;
+  ArchNode add;
+  add.kind = LayerKind::kAdd;
+  add.inputs = {1, 2};
+  add.out_shape = {2, 2, 4};
+  spec.nodes = {conv, again, add};
+  spec.outputs = {3};
+  EXPECT_EQ(spec.ToString(),
+            "ArchSpec (batch 2, data_key 17)\n"
+            "  t0 = Input [3, 3, 2] float32\n"
+            "  t1 = conv2d_0: Conv2D(filters=4, kernel=2, valid, relu)(t0) -> [2, 2, 4]\n"
+            "  t2 = conv2d_0: (shared with t1)(t0) -> [2, 2, 4]\n"
+            "  t3 = add_2: Add()(t1, t2) -> [2, 2, 4]\n"
+            "  outputs: t3\n");
+  const std::string cpp = spec.ToCpp();
+  EXPECT_NE(cpp.find("SymbolicTensor t0 = Input({3, 3, 2}, DType::kFloat32, \"input_0\");"),
+            std::string::npos)
+      << cpp;
+  EXPECT_NE(cpp.find("SymbolicTensor t2 = (*conv2d_0)(t0);"), std::string::npos) << cpp;
+  EXPECT_NE(cpp.find("SymbolicTensor t3 = (*add_2)({t1, t2});"), std::string::npos) << cpp;
+  EXPECT_NE(cpp.find("Value t2 = (*conv2d_0_)(t0, training);"), std::string::npos) << cpp;
+  EXPECT_NE(cpp.find("return Functional::Create({t0}, {t3}, \"arch\");"), std::string::npos) << cpp;
+  // The spec builds in every form, and the forms agree.
+  auto functional = BuildFunctional(spec);
+  ASSERT_TRUE(functional.ok()) << functional.status().ToString();
+  auto subclass = BuildSubclass(spec);
+  ASSERT_TRUE(subclass.ok()) << subclass.status().ToString();
+  EXPECT_EQ(FirstDifference(**subclass, **functional, RandomInputs(spec)), "");
+  EXPECT_EQ((*functional)->variables().size(), 2u);  // one kernel and bias for both calls
 }
 
 }  // namespace

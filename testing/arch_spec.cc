@@ -663,3 +663,127 @@ absl::StatusOr<std::shared_ptr<models::Model>> BuildFromConfig(const ArchSpec& s
 }
 
 }  // namespace concord::testing
+
+namespace concord::testing {
+namespace {
+
+// CreateExpr is the C++ expression that makes a node's layer (a StatusOr).
+// `layer` is the spec's name for it (a block's function is Block_<layer>).
+std::string CreateExpr(const ArchNode& n, const std::string& name, const std::string& layer) {
+  const std::string q = absl::StrCat("\"", name, "\"");
+  switch (n.kind) {
+    case LayerKind::kDense:
+      return absl::StrCat("Dense::Create(", n.units, ", [] { DenseOptions o; o.activation = \"",
+                          n.activation, "\"; return o; }(), ", q, ")");
+    case LayerKind::kActivation:
+      return absl::StrCat("Activation::Create(\"", n.activation, "\", ", q, ")");
+    case LayerKind::kDropout:
+      return absl::StrCat("Dropout::Create(", n.rate, ", {}, ", q, ")");
+    case LayerKind::kLayerNormalization:
+    case LayerKind::kBatchNormalization:
+    case LayerKind::kAdd:
+    case LayerKind::kMultiply:
+    case LayerKind::kConcatenate:
+      return absl::StrCat(LayerKindName(n.kind), "::Create({}, ", q, ")");
+    case LayerKind::kFlatten:
+      return absl::StrCat("Flatten::Create(", q, ")");
+    case LayerKind::kConv2D:
+      return absl::StrCat("Conv2D::Create(", n.units, ", {", n.kernel, ", ", n.kernel,
+                          "}, [] { Conv2DOptions o; o.padding = \"", n.padding,
+                          "\"; o.activation = \"", n.activation, "\"; return o; }(), ", q, ")");
+    case LayerKind::kMaxPool2D:
+    case LayerKind::kAvgPool2D:
+      return absl::StrCat(LayerKindName(n.kind), "::Create([] { Pool2DOptions o; o.pool_size = {",
+                          n.kernel, ", ", n.kernel, "}; o.padding = \"", n.padding,
+                          "\"; return o; }(), ", q, ")");
+    case LayerKind::kEmbedding:
+      return absl::StrCat("Embedding::Create(", n.input_dim, ", ", n.units, ", {}, ", q, ")");
+    case LayerKind::kBlock:
+      return absl::StrCat("Block_", layer, "()");
+  }
+  return "?";
+}
+
+std::string DimsCpp(const std::vector<int64_t>& shape) {
+  return absl::StrCat("{", absl::StrJoin(shape, ", "), "}");
+}
+
+// FunctionalCpp writes a function `name`() returning the spec as a Functional model; blocks
+// first, as functions of their own.
+std::string FunctionalCpp(const ArchSpec& spec, const std::string& name,
+                          const std::string& model_name) {
+  std::string s;
+  for (int i = 0; i < static_cast<int>(spec.nodes.size()); ++i) {
+    if (spec.nodes[i].kind == LayerKind::kBlock && spec.nodes[i].shares < 0) {
+      absl::StrAppend(
+          &s, FunctionalCpp(BlockSpec(spec.nodes[i]), absl::StrCat("Block_", spec.LayerName(i)),
+                            spec.LayerName(i)));
+    }
+  }
+  absl::StrAppend(&s, "absl::StatusOr<std::shared_ptr<Functional>> ", name, "() {\n");
+  const int ni = static_cast<int>(spec.inputs.size());
+  std::vector<std::string> ins, outs;
+  for (int i = 0; i < ni; ++i) {
+    absl::StrAppend(&s, "  SymbolicTensor t", i, " = Input(", DimsCpp(spec.inputs[i].shape),
+                    spec.inputs[i].dtype == DType::kInt32 ? ", DType::kInt32" : ", DType::kFloat32",
+                    ", \"input_", i, "\");\n");
+    ins.push_back(absl::StrCat("t", i));
+  }
+  for (int i = 0; i < static_cast<int>(spec.nodes.size()); ++i) {
+    const ArchNode& n = spec.nodes[i];
+    const std::string layer = spec.LayerName(i);
+    if (n.shares < 0) {
+      absl::StrAppend(&s, "  ASSIGN_OR_RETURN(auto ", layer, ", ", CreateExpr(n, layer, layer),
+                      ");\n");
+    }
+    std::vector<std::string> xs;
+    for (int x : n.inputs) xs.push_back(absl::StrCat("t", x));
+    absl::StrAppend(&s, "  SymbolicTensor t", ni + i, " = (*", layer, ")(",
+                    xs.size() == 1 ? xs[0] : absl::StrCat("{", absl::StrJoin(xs, ", "), "}"),
+                    ");\n");
+  }
+  for (int o : spec.outputs) outs.push_back(absl::StrCat("t", o));
+  absl::StrAppend(&s, "  return Functional::Create({", absl::StrJoin(ins, ", "), "}, {",
+                  absl::StrJoin(outs, ", "), "}, \"", model_name, "\");\n}\n\n");
+  return s;
+}
+
+}  // namespace
+
+std::string ArchSpec::ToCpp() const {
+  std::string s = "// The functional form.\n";
+  absl::StrAppend(&s, FunctionalCpp(*this, "FunctionalArch", "arch"));
+  // The subclassed form (a block is added as its functional model; the paths are the same).
+  absl::StrAppend(&s, "// The subclassed form.\nclass SubclassArch : public Model {\n public:\n",
+                  "  SubclassArch() : Model(\"arch\") {\n");
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    if (nodes[i].shares >= 0) continue;
+    absl::StrAppend(&s, "    ", LayerName(i), "_ = AddLayer(\"", LayerName(i), "\", ",
+                    CreateExpr(nodes[i], "", LayerName(i)), ");\n");
+  }
+  absl::StrAppend(&s, "  }\n  std::vector<Value> CallMultiple(absl::Span<const Value> inputs, ",
+                  "bool training) override {\n");
+  const int ni = static_cast<int>(inputs.size());
+  for (int i = 0; i < ni; ++i) absl::StrAppend(&s, "    Value t", i, " = inputs[", i, "];\n");
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    std::vector<std::string> xs;
+    for (int x : nodes[i].inputs) xs.push_back(absl::StrCat("t", x));
+    absl::StrAppend(&s, "    Value t", ni + i, " = (*", LayerName(i), "_)(",
+                    xs.size() == 1 ? xs[0] : absl::StrCat("{", absl::StrJoin(xs, ", "), "}"),
+                    ", training);\n");
+  }
+  std::vector<std::string> outs;
+  for (int o : outputs) outs.push_back(absl::StrCat("t", o));
+  absl::StrAppend(&s, "    return {", absl::StrJoin(outs, ", "), "};\n  }\n\n private:\n");
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    if (nodes[i].shares >= 0) continue;
+    absl::StrAppend(&s, "  ",
+                    nodes[i].kind == LayerKind::kBlock ? std::string("Functional")
+                                                       : LayerKindName(nodes[i].kind),
+                    "* ", LayerName(i), "_;\n");
+  }
+  absl::StrAppend(&s, "};\n");
+  return s;
+}
+
+}  // namespace concord::testing

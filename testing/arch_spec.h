@@ -86,6 +86,10 @@ struct ArchSpec {
   bool IsLinear() const;
   // ToString prints one line per input and node, with shapes, then the outputs.
   std::string ToString() const;
+  // ToCpp writes the spec as C++ source for two forms: a function FunctionalArch() (blocks as
+  // functions Block_<name>() before it) and a class SubclassArch (a block added as its
+  // functional model, which gives the same paths), for failure reports.
+  std::string ToCpp() const;
 };
 
 // operator<< prints ToString(), so RapidCheck shows a counterexample spec readably.
