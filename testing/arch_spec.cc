@@ -733,8 +733,8 @@ std::string FunctionalCpp(const ArchSpec& spec, const std::string& name,
     const ArchNode& n = spec.nodes[i];
     const std::string layer = spec.LayerName(i);
     if (n.shares < 0) {
-      absl::StrAppend(&s, "  ASSIGN_OR_RETURN(auto ", layer, ", ", CreateExpr(n, layer, layer),
-                      ");\n");
+      absl::StrAppend(&s, "  CONCORD_ASSIGN_OR_RETURN(auto ", layer, ", ",
+                      CreateExpr(n, layer, layer), ");\n");
     }
     std::vector<std::string> xs;
     for (int x : n.inputs) xs.push_back(absl::StrCat("t", x));
