@@ -105,7 +105,8 @@ std::shared_ptr<Model> Must(absl::StatusOr<std::shared_ptr<T>> model, const char
   return *std::move(model);
 }
 
-RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
+// CheckFormsAgree is the property for one spec: every pair of forms is bitwise the same model.
+void CheckFormsAgree(const ArchSpec& spec) {
   RC_LOG() << spec.ToString();
   bool shared = false, block = false, embedding = false, conv = false, merge = false,
        batch_norm = false;
@@ -121,6 +122,7 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
   RC_CLASSIFY(spec.IsLinear(), "linear");
   RC_CLASSIFY(shared, "shared layer");
   RC_CLASSIFY(block, "block");
+  RC_CLASSIFY(spec.nodes.size() >= 8, ">= 8 nodes");
   RC_CLASSIFY(embedding, "embedding");
   RC_CLASSIFY(conv, "conv/pool");
   RC_CLASSIFY(merge, "merge");
@@ -152,6 +154,16 @@ RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) {
     expect_same(*Must(BuildSubclass(spec), "subclass"), *Must(BuildSequential(spec), "sequential"),
                 "subclass vs sequential");
   }
+}
+
+RC_GTEST_PROP(ArchPropertyTest, FormsAgree, (const ArchSpec& spec)) { CheckFormsAgree(spec); }
+
+// Larger DAGs (up to 12 nodes, sizes up to 6) with the same property.
+RC_GTEST_PROP(ArchPropertyTest, FormsAgreeOnLargerSpecs, ()) {
+  ArchSpecOptions options;
+  options.max_nodes = 12;
+  options.max_dim = 6;
+  CheckFormsAgree(*GenArchSpec(options));
 }
 
 // The generator only makes valid specs: every output is a node, ids point backwards, and every

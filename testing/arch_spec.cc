@@ -127,6 +127,10 @@ ArchSpec Prune(const ArchSpec& in) {
   return out;
 }
 
+// Recent maps a pick in [0, 7] to an index counted from the newest tensor, the newest half the
+// time, so that nodes mostly extend the graph rather than dangle (and get pruned).
+int Recent(int pick) { return pick < 4 ? 0 : pick - 3; }
+
 ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
   ArchSpec spec;
   spec.batch = raw.batch;
@@ -176,7 +180,7 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
       kind = LayerKind::kEmbedding;
       x = ints[r.pick % ints.size()];
     } else {
-      x = floats[r.pick % floats.size()];
+      x = floats[Recent(r.pick) % floats.size()];
     }
     const std::vector<int64_t>& xs = tensors[x].shape;
     const int rank = static_cast<int>(xs.size());
