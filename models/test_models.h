@@ -14,6 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
 #include "autodiff/value.h"
 #include "engine/random.h"
 #include "engine/shape.h"
@@ -249,6 +251,80 @@ class Stack : public Model {
  private:
   std::vector<Layer*> layers_;
 };
+
+// FirstFormDifference runs two fresh models, seeded alike, through the same calls — b built
+// explicitly, a by its first call; inference; two training calls — each under a tape, and returns
+// the first thing that differs bitwise (variables, outputs, gradients, variables after each
+// call), or "". equivalence_test and testing/arch_property_test share it.
+inline std::string FirstFormDifference(Model& a, Model& b, const std::vector<autodiff::Value>& inputs,
+                                       uint64_t seed) {
+  using autodiff::Value;
+  if (!a.set_seed(seed).ok() || !b.set_seed(seed).ok()) return "set_seed failed";
+  std::vector<TensorSpec> specs;
+  for (const Value& x : inputs) {
+    specs.push_back(TensorSpec::Of(x.tensor()).WithUnknownBatch());
+  }
+  if (absl::Status s = b.Build(specs); !s.ok()) return absl::StrCat("Build: ", s.ToString());
+  if (absl::Status s = a.CallMulti(inputs, false)[0].status(); !s.ok()) {
+    return absl::StrCat("first call: ", s.ToString());
+  }
+  auto compare_variables = [&](const std::string& when) -> std::string {
+    std::vector<Variable> va = a.variables(), vb = b.variables();
+    if (va.size() != vb.size()) {
+      return absl::StrCat(when, ": ", va.size(), " vs ", vb.size(), " variables");
+    }
+    for (size_t i = 0; i < va.size(); ++i) {
+      if (va[i].path() != vb[i].path() || va[i].trainable() != vb[i].trainable() ||
+          va[i].tensor().shape() != vb[i].tensor().shape()) {
+        return absl::StrCat(when, ": variable ", i, " is ", va[i].ToString(), " vs ",
+                            vb[i].ToString());
+      }
+      if (!engine::BitwiseEqual(va[i].tensor(), vb[i].tensor())) {
+        return absl::StrCat(when, ": ", va[i].path(), " differs");
+      }
+    }
+    return "";
+  };
+  if (std::string d = compare_variables("initial weights"); !d.empty()) return d;
+  for (int round = 0; round < 3; ++round) {
+    const bool training = round > 0;
+    std::vector<std::vector<Value>> grads(2), outputs(2);
+    Model* models[2] = {&a, &b};
+    for (int m = 0; m < 2; ++m) {
+      std::vector<Value> sources;
+      for (const Variable& v : models[m]->trainable_variables()) sources.push_back(v.value());
+      autodiff::GradientTape tape;
+      outputs[m] = models[m]->CallMulti(inputs, training);
+      Value total;
+      for (const Value& y : outputs[m]) {
+        if (!y.ok()) return absl::StrCat("round ", round, ": ", y.status().ToString());
+        Value s = autodiff::SumAll(y * y);
+        total = total.defined() ? total + s : s;
+      }
+      auto g = tape.Gradient(total, sources);
+      if (!g.ok()) return absl::StrCat("round ", round, ": ", g.status().ToString());
+      grads[m] = *std::move(g);
+    }
+    if (outputs[0].size() != outputs[1].size() || grads[0].size() != grads[1].size()) {
+      return absl::StrCat("round ", round, ": output or gradient counts differ");
+    }
+    for (size_t i = 0; i < outputs[0].size(); ++i) {
+      if (!engine::BitwiseEqual(outputs[0][i].tensor(), outputs[1][i].tensor())) {
+        return absl::StrCat("round ", round, " (training ", training, "): output ", i, " differs");
+      }
+    }
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      if (!engine::BitwiseEqual(grads[0][i].tensor(), grads[1][i].tensor())) {
+        return absl::StrCat("round ", round, " (training ", training, "): gradient of ",
+                            a.trainable_variables()[i].path(), " differs");
+      }
+    }
+    if (std::string d = compare_variables(absl::StrCat("after round ", round)); !d.empty()) {
+      return d;
+    }
+  }
+  return "";
+}
 
 }  // namespace concord::models::test_models
 

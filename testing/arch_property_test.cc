@@ -15,6 +15,7 @@
 #include "engine/tensor.h"
 #include "gtest/gtest.h"
 #include "models/models.h"
+#include "models/test_models.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 #include "testing/arch_spec.h"
@@ -27,77 +28,6 @@ using models::Model;
 using models::Variable;
 
 constexpr uint64_t kSeed = 2026;
-
-// FirstDifference runs both fresh models through the same calls — b built explicitly, a by its
-// first call; inference; two training calls — each under a tape, and returns the first thing
-// that differs bitwise, or "".
-std::string FirstDifference(Model& a, Model& b, const std::vector<Value>& inputs) {
-  if (!a.set_seed(kSeed).ok() || !b.set_seed(kSeed).ok()) return "set_seed failed";
-  std::vector<models::TensorSpec> specs;
-  for (const Value& x : inputs) {
-    specs.push_back(models::TensorSpec::Of(x.tensor()).WithUnknownBatch());
-  }
-  if (absl::Status s = b.Build(specs); !s.ok()) return absl::StrCat("Build: ", s.ToString());
-  if (absl::Status s = a.CallMulti(inputs, false)[0].status(); !s.ok()) {
-    return absl::StrCat("first call: ", s.ToString());
-  }
-  auto compare_variables = [&](const std::string& when) -> std::string {
-    std::vector<Variable> va = a.variables(), vb = b.variables();
-    if (va.size() != vb.size()) {
-      return absl::StrCat(when, ": ", va.size(), " vs ", vb.size(), " variables");
-    }
-    for (size_t i = 0; i < va.size(); ++i) {
-      if (va[i].path() != vb[i].path() || va[i].trainable() != vb[i].trainable() ||
-          va[i].tensor().shape() != vb[i].tensor().shape()) {
-        return absl::StrCat(when, ": variable ", i, " is ", va[i].ToString(), " vs ",
-                            vb[i].ToString());
-      }
-      if (!engine::BitwiseEqual(va[i].tensor(), vb[i].tensor())) {
-        return absl::StrCat(when, ": ", va[i].path(), " differs");
-      }
-    }
-    return "";
-  };
-  if (std::string d = compare_variables("initial weights"); !d.empty()) return d;
-  for (int round = 0; round < 3; ++round) {
-    const bool training = round > 0;
-    std::vector<std::vector<Value>> grads(2), outputs(2);
-    Model* models[2] = {&a, &b};
-    for (int m = 0; m < 2; ++m) {
-      std::vector<Value> sources;
-      for (const Variable& v : models[m]->trainable_variables()) sources.push_back(v.value());
-      autodiff::GradientTape tape;
-      outputs[m] = models[m]->CallMulti(inputs, training);
-      Value total;
-      for (const Value& y : outputs[m]) {
-        if (!y.ok()) return absl::StrCat("round ", round, ": ", y.status().ToString());
-        Value s = autodiff::SumAll(y * y);
-        total = total.defined() ? total + s : s;
-      }
-      auto g = tape.Gradient(total, sources);
-      if (!g.ok()) return absl::StrCat("round ", round, ": ", g.status().ToString());
-      grads[m] = *std::move(g);
-    }
-    if (outputs[0].size() != outputs[1].size() || grads[0].size() != grads[1].size()) {
-      return absl::StrCat("round ", round, ": output or gradient counts differ");
-    }
-    for (size_t i = 0; i < outputs[0].size(); ++i) {
-      if (!engine::BitwiseEqual(outputs[0][i].tensor(), outputs[1][i].tensor())) {
-        return absl::StrCat("round ", round, " (training ", training, "): output ", i, " differs");
-      }
-    }
-    for (size_t i = 0; i < grads[0].size(); ++i) {
-      if (!engine::BitwiseEqual(grads[0][i].tensor(), grads[1][i].tensor())) {
-        return absl::StrCat("round ", round, " (training ", training, "): gradient of ",
-                            a.trainable_variables()[i].path(), " differs");
-      }
-    }
-    if (std::string d = compare_variables(absl::StrCat("after round ", round)); !d.empty()) {
-      return d;
-    }
-  }
-  return "";
-}
 
 template <typename T>
 std::shared_ptr<Model> Must(absl::StatusOr<std::shared_ptr<T>> model, const char* form) {
@@ -143,7 +73,7 @@ void CheckFormsAgree(const ArchSpec& spec) {
     }
   }
   auto expect_same = [&](Model& a, Model& b, const std::string& pair) {
-    const std::string d = FirstDifference(a, b, inputs);
+    const std::string d = models::test_models::FirstFormDifference(a, b, inputs, kSeed);
     if (!d.empty()) RC_FAIL(absl::StrCat(pair, ": ", d, "\n", spec.ToString(), "\n", spec.ToCpp()));
   };
   expect_same(*Must(BuildSubclass(spec), "subclass"), *Must(BuildFunctional(spec), "functional"),
@@ -232,7 +162,7 @@ TEST(ArchSpecTest, ToStringAndToCppReadWell) {
   ASSERT_TRUE(functional.ok()) << functional.status().ToString();
   auto subclass = BuildSubclass(spec);
   ASSERT_TRUE(subclass.ok()) << subclass.status().ToString();
-  EXPECT_EQ(FirstDifference(**subclass, **functional, RandomInputs(spec)), "");
+  EXPECT_EQ(models::test_models::FirstFormDifference(**subclass, **functional, RandomInputs(spec), kSeed), "");
   EXPECT_EQ((*functional)->variables().size(), 2u);  // one kernel and bias for both calls
 }
 
