@@ -23,6 +23,7 @@
 #include "autodiff/op_def.h"
 #include "autodiff/ops.h"
 #include "engine/dtype.h"
+#include "engine/mutation.h"
 
 namespace concord::autodiff {
 namespace {
@@ -113,6 +114,10 @@ std::vector<Value> TanhGrad(const GradContext& ctx) {
   const Value& g = ctx.output_grads[0];
   if (!g.defined()) return {Value()};
   const Value& y = ctx.outputs[0];
+  if (mutation::Active(mutation::Mutant::kTanhGradFromInput)) {
+    const Value& x = ctx.inputs[0];  // Planted bug: tanh'(x) is 1 - tanh(x)^2, not 1 - x^2.
+    return {g * (1.0 - x * x)};
+  }
   return {g * (1.0 - y * y)};
 }
 

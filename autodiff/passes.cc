@@ -12,6 +12,7 @@
 #include "absl/types/span.h"
 #include "autodiff/op_def.h"
 #include "autodiff/primitive.h"
+#include "engine/mutation.h"
 #include "engine/status.h"
 
 namespace concord::autodiff {
@@ -139,6 +140,36 @@ class Rebuild {
   std::vector<int64_t> remap_;
 };
 
+// PlantedReassociation (engine/mutation.h, kPassReassociatesSums) is the planted bug of a pass
+// that "canonicalises" sums: it writes eq = Add(Add(a, b), c), all of one spec, as
+// Add(a, Add(b, c)), which rounds differently. `producer` maps source ids to their equation.
+// Returns false, having written nothing, when eq is not such a sum.
+bool PlantedReassociation(const Equation& eq, const std::vector<const Equation*>& producer,
+                          Rebuild& out) {
+  if (!mutation::Active(mutation::Mutant::kPassReassociatesSums)) return false;
+  if (eq.primitive != Primitive::kAdd) return false;
+  const Equation* inner = producer[static_cast<size_t>(eq.input_ids[0])];
+  if (inner == nullptr || inner->primitive != Primitive::kAdd) return false;
+  const TensorSpec& spec = eq.output_specs[0];
+  for (const TensorSpec& s : {eq.input_specs[0], eq.input_specs[1], inner->input_specs[0],
+                              inner->input_specs[1]}) {
+    if (!(s == spec)) return false;
+  }
+  const auto add = [&](int64_t x, int64_t y) {
+    Equation sum;
+    sum.primitive = Primitive::kAdd;
+    sum.input_ids = {x, y};
+    sum.input_specs = {spec, spec};
+    sum.output_specs = {spec};
+    return out.graph().AddEquation(std::move(sum));
+  };
+  const int64_t a = out.remap(inner->input_ids[0]);
+  const int64_t b = out.remap(inner->input_ids[1]);
+  const int64_t c = out.remap(eq.input_ids[1]);
+  out.remap(eq.output_ids[0]) = add(a, add(b, c));
+  return true;
+}
+
 absl::StatusOr<Graph> CopyGraph(const Graph& graph) {
   Rebuild out(graph);
   for (int64_t k = 0; k < graph.num_constants(); ++k) out.KeepConstant(k);
@@ -183,7 +214,10 @@ absl::StatusOr<Graph> EliminateCommonSubexpressions(const Graph& graph) {
     int64_t first_output;
   };
   absl::flat_hash_map<std::vector<int64_t>, std::vector<Kept>> seen;
+  std::vector<const Equation*> producer(static_cast<size_t>(graph.num_values()), nullptr);
   for (const Equation& eq : graph.equations()) {
+    for (int64_t id : eq.output_ids) producer[static_cast<size_t>(id)] = &eq;
+    if (PlantedReassociation(eq, producer, out)) continue;
     if (!IsPure(eq)) {
       out.KeepEquation(eq);
       continue;

@@ -1,11 +1,13 @@
 #include "models/initializers.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/mutation.h"
 #include "engine/random.h"
 #include "engine/status.h"
 
@@ -297,7 +299,12 @@ absl::StatusOr<engine::Tensor> Initialize(const Initializer& initializer, uint64
     return Invalid(initializer, shape,
                    absl::StrCat("needs float32 or float64, got ", engine::DTypeName(dtype)));
   }
-  const engine::RngStream stream{seed, engine::StableHash64(path), 0};
+  engine::RngStream stream{seed, engine::StableHash64(path), 0};
+  if (mutation::Active(mutation::Mutant::kInitializerCreationOrder)) {
+    // Planted bug: the stream depends on how many variables this process initialized before.
+    static std::atomic<uint64_t> created{0};
+    stream.key ^= created.fetch_add(1) + 1;
+  }
 
   VarianceScaling vs;
   if (VarianceScalingOf(name, &vs)) {

@@ -11,6 +11,7 @@
 #include "autodiff/ops.h"
 #include "autodiff/resource.h"
 #include "autodiff/trace.h"
+#include "engine/mutation.h"
 #include "engine/status.h"
 
 namespace concord::models {
@@ -428,7 +429,9 @@ absl::StatusOr<Variable> Layer::AddVariable(const std::string& name, const engin
   std::string scope = VariableScope();
   std::string path = scope.empty() ? name : absl::StrCat(scope, "/", name);
   for (const Variable& v : own_variables_) {
-    if (v.path() == path) return Error(absl::StrCat("two variables are named '", name, "'"));
+    if (v.path() == path && !planted_rebuild_) {
+      return Error(absl::StrCat("two variables are named '", name, "'"));
+    }
   }
   CONCORD_ASSIGN_OR_RETURN(engine::Tensor initial,
                            Initialize(initializer, seed(), path, shape, dtype));
@@ -436,6 +439,20 @@ absl::StatusOr<Variable> Layer::AddVariable(const std::string& name, const engin
                            Variable::Create(std::move(path), std::move(initial), trainable));
   own_variables_.push_back(variable);
   return variable;
+}
+
+// Planted bug (engine/mutation.h): the second call of a layer within one outermost call (a
+// shared layer's second call site) builds it again, once, so it owns a second set of variables
+// with the same paths and uses that one from then on.
+void Layer::PlantedRebuild() {
+  if (planted_rebuild_ || is_model() || own_variables_.empty() || active_calls.empty()) return;
+  const auto& counts = active_calls.back()->call_counts;
+  const auto it = counts.find(this);
+  if (it == counts.end() || it->second != 1) return;
+  planted_rebuild_ = true;
+  building_ = true;
+  (void)BuildImpl(input_specs_);
+  building_ = false;
 }
 
 void Layer::MarkBuilt(absl::Span<const TensorSpec> input_specs) {
@@ -520,6 +537,8 @@ std::vector<Value> Layer::CallMulti(absl::Span<const Value> inputs, bool trainin
     } else {
       MarkBuilt(build_specs);
     }
+  } else if (has_rule && mutation::Active(mutation::Mutant::kSharedLayerRebuilds)) {
+    PlantedRebuild();
   }
 
   // Note [Call context]: the outermost call opens the context.

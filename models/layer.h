@@ -320,6 +320,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   friend class Model;
   void MarkBuilt(absl::Span<const TensorSpec> input_specs);
+  void PlantedRebuild();
   // last_call_records are the nested layer calls of this layer's last outermost call.
   const std::vector<internal::CallRecord>& last_call_records() const { return last_call_records_; }
 
@@ -331,6 +332,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::vector<TensorSpec> output_specs_;
   bool built_ = false;
   bool building_ = false;
+  bool planted_rebuild_ = false;  // Layer::PlantedRebuild ran (engine/mutation.h)
   uint64_t seed_ = 0;
   struct StepState {
     int64_t value = 0;

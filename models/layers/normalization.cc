@@ -8,7 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "autodiff/dispatch.h"
 #include "autodiff/ops.h"
+#include "autodiff/trace.h"
 #include "engine/dtype.h"
+#include "engine/mutation.h"
 #include "engine/shape.h"
 #include "engine/status.h"
 #include "models/config_reader.h"
@@ -211,7 +213,11 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
   const int rank = x.shape().rank();
   const int a = NormalizedAxis(options_.axis, rank);
   Value mean, variance;
-  if (context.training) {
+  // Planted bug: a traced call that ignores the training flag.
+  const bool training = context.training &&
+                        !(autodiff::IsTracing() &&
+                          mutation::Active(mutation::Mutant::kBatchNormTracedIgnoresTraining));
+  if (training) {
     std::vector<int64_t> axes;
     int64_t count = 1;
     for (int i = 0; i < rank; ++i) {

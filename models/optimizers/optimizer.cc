@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -13,6 +14,7 @@
 #include "autodiff/ops.h"
 #include "autodiff/trace.h"
 #include "engine/dtype.h"
+#include "engine/mutation.h"
 #include "engine/status.h"
 #include "models/optimizers/optimizer_internal.h"
 
@@ -94,6 +96,14 @@ std::vector<std::string> ClipProblems(const ClipOptions& clip, const std::string
   check("clip_norm", clip.clip_norm);
   check("global_clip_norm", clip.global_clip_norm);
   return problems;
+}
+
+// StateKey is the key of a variable's slots in state_: its identity, so the order of the lists a
+// caller passes never matters (DESIGN.md decision 5). kSlotsByPosition plants the classic bug of
+// keying them by the position in the caller's list.
+int64_t StateKey(const Variable& v, size_t position) {
+  if (mutation::Active(mutation::Mutant::kSlotsByPosition)) return static_cast<int64_t>(position);
+  return v.id();
 }
 
 }  // namespace
@@ -186,7 +196,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
                                         "], a different variable"));
       }
       const auto owner = slot_owner.find(v.path());
-      if (owner != slot_owner.end() && owner->second != v.id()) {
+      if (owner != slot_owner.end() && owner->second != StateKey(v, i)) {
         problems.push_back(
             absl::StrCat(what, " is not the variable this optimizer keeps slots for at that path (",
                          state_.at(owner->second).variable.ToString(),
@@ -236,6 +246,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
   ClipGradients(clip_, grads);
 
   struct Pending {
+    int64_t key;
     Variable variable;
     Value value;
     std::map<std::string, Value> slots;
@@ -261,8 +272,9 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
   const StepScalars scalars(&host_scalars, tracing ? &scalar_variables_ : nullptr);
   for (size_t k = 0; k < active.size(); ++k) {
     const Variable& v = variables[active[k]];
+    const int64_t key = StateKey(v, active[k]);
     std::map<std::string, Value> slots;
-    auto it = state_.find(v.id());
+    auto it = state_.find(key);
     if (tracing && it == state_.end() && !slot_names.empty()) {
       // A traced step reads and writes slots by reference, so they must exist when it is traced.
       State fresh{v, {}};
@@ -272,14 +284,14 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
                                                               /*trainable=*/false));
         fresh.slots.emplace(slot, std::move(s));
       }
-      it = state_.emplace(v.id(), std::move(fresh)).first;
+      it = state_.emplace(key, std::move(fresh)).first;
     }
     for (const std::string& slot : slot_names) {
       slots[slot] = it != state_.end() ? it->second.slots.at(slot).value()
                                        : Value::Constant(InitialSlot(slot, v));
     }
     const Value updated = Update(grads[k], v, slots, scalars);
-    Pending p{v, Value(), {}};
+    Pending p{key, v, Value(), {}};
     absl::Status status = CheckResult("the new value", updated, v);
     for (const auto& [slot, value] : slots) {
       if (!status.ok()) break;
@@ -307,7 +319,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
       CONCORD_CHECK_MSG(assigned.ok(), "assignment of a validated optimizer update failed");
       continue;
     }
-    auto it = state_.find(p.variable.id());
+    auto it = state_.find(p.key);
     if (it == state_.end()) {
       State fresh{p.variable, {}};
       for (auto& [slot, value] : p.slots) {
@@ -316,7 +328,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
         if (assigned.ok()) assigned = s.status();
         if (s.ok()) fresh.slots.emplace(slot, *std::move(s));
       }
-      state_.emplace(p.variable.id(), std::move(fresh));
+      state_.emplace(p.key, std::move(fresh));
     } else {
       for (auto& [slot, value] : p.slots) {
         if (assigned.ok()) assigned = it->second.slots.at(slot).AssignValue(value);
@@ -341,12 +353,14 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
   std::vector<std::string> problems;
   // Only paths that `slots` names must be unambiguous; a model's list may hold anything else.
   absl::flat_hash_map<std::string, std::vector<Variable>> by_path;
+  absl::flat_hash_map<int64_t, size_t> position;  // id -> first index in `variables`
   for (size_t i = 0; i < variables.size(); ++i) {
     const Variable& v = variables[i];
     if (!v.defined()) {
       problems.push_back(absl::StrCat("variables[", i, "] is undefined"));
       continue;
     }
+    position.emplace(v.id(), i);
     std::vector<Variable>& same = by_path[v.path()];
     if (std::find(same.begin(), same.end(), v) == same.end()) same.push_back(v);
   }
@@ -391,7 +405,7 @@ absl::Status Optimizer::RestoreSlots(const SlotTable& slots, absl::Span<const Va
         problems.push_back(absl::StrCat("\"", path, "\": missing slot \"", slot, "\""));
       }
     }
-    if (!slot_names.empty()) restored[v.id()] = std::move(state);
+    if (!slot_names.empty()) restored[StateKey(v, position.at(v.id()))] = std::move(state);
   }
   if (!problems.empty()) return Problems(absl::StrCat("RestoreSlots (", name(), ")"), problems);
   // Slots that already exist are assigned in place, so a traced step that reads them by reference
