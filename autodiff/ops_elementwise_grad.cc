@@ -114,10 +114,6 @@ std::vector<Value> TanhGrad(const GradContext& ctx) {
   const Value& g = ctx.output_grads[0];
   if (!g.defined()) return {Value()};
   const Value& y = ctx.outputs[0];
-  if (mutation::Active(mutation::Mutant::kTanhGradFromInput)) {
-    const Value& x = ctx.inputs[0];  // Planted bug: tanh'(x) is 1 - tanh(x)^2, not 1 - x^2.
-    return {g * (1.0 - x * x)};
-  }
   return {g * (1.0 - y * y)};
 }
 
@@ -152,6 +148,8 @@ std::vector<Value> GeluGrad(const GradContext& ctx) {
   const Value x_pdf = x * pdf;
   // At 0, 1/2 + x phi(x) has Phi's value and slope, so second derivatives hold there too.
   const Value cdf = Where(at_zero, 0.5 + x_pdf, y / safe_x);
+  // Planted bug: the product rule's second term forgotten, d(x Phi(x)) taken as Phi(x).
+  if (mutation::Active(mutation::Mutant::kGeluGradMissesProductTerm)) return {g * cdf};
   return {g * (cdf + x_pdf)};
 }
 

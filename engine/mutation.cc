@@ -13,7 +13,7 @@ std::atomic<internal::Hook> hook{nullptr};
 std::string_view MutantName(Mutant mutant) {
   switch (mutant) {
     case Mutant::kNone: return "none";
-    case Mutant::kTanhGradFromInput: return "tanh_grad";
+    case Mutant::kGeluGradMissesProductTerm: return "gelu_grad";
     case Mutant::kBatchNormTracedIgnoresTraining: return "batch_norm_traced";
     case Mutant::kInitializerCreationOrder: return "initializer_order";
     case Mutant::kSlotsByPosition: return "slots_by_position";

@@ -3,7 +3,7 @@
 //
 // Each Mutant names one realistic mistake, written next to the correct code it replaces:
 //
-//   if (mutation::Active(mutation::Mutant::kTanhGradFromInput)) return {g * (1.0 - x * x)};
+//   if (mutation::Active(mutation::Mutant::kGeluGradMissesProductTerm)) return {g * cdf};
 //
 // Active is false unless the binary links //testing/mutants:planted (testonly), which installs
 // the hook that selects one mutant by name (from --define=concord_mutant=NAME at build time, or the
@@ -18,8 +18,8 @@ namespace concord::mutation {
 
 enum class Mutant {
   kNone,
-  // autodiff: d tanh(x) computed as 1 - x^2 from the input instead of 1 - y^2 from the output.
-  kTanhGradFromInput,
+  // autodiff: d gelu(x) = d(x Phi(x)) taken as Phi(x), the product rule's x phi(x) forgotten.
+  kGeluGradMissesProductTerm,
   // models: BatchNormalization uses its moving statistics in a traced training call.
   kBatchNormTracedIgnoresTraining,
   // models: the initializer's random stream depends on how many variables were created before.
@@ -33,13 +33,13 @@ enum class Mutant {
   kPassReassociatesSums,
 };
 
-// MutantName is the name used by --define=concord_mutant and CONCORD_MUTANT ("tanh_grad", ...).
+// MutantName is the name used by --define=concord_mutant and CONCORD_MUTANT ("gelu_grad", ...).
 std::string_view MutantName(Mutant mutant);
 // MutantFromName returns kNone for an unknown name.
 Mutant MutantFromName(std::string_view name);
 // AllMutants lists every mutant but kNone.
 constexpr Mutant kAllMutants[] = {
-    Mutant::kTanhGradFromInput,  Mutant::kBatchNormTracedIgnoresTraining,
+    Mutant::kGeluGradMissesProductTerm,  Mutant::kBatchNormTracedIgnoresTraining,
     Mutant::kInitializerCreationOrder, Mutant::kSlotsByPosition,
     Mutant::kSharedLayerRebuilds, Mutant::kPassReassociatesSums,
 };

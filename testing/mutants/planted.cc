@@ -15,22 +15,20 @@
 namespace concord::mutation {
 namespace {
 
+// Read on every check, so a test can switch mutants with setenv.
 Mutant SelectedMutant() {
-  static const Mutant selected = [] {
-    const char* env = std::getenv("CONCORD_MUTANT");
-    const std::string name = env != nullptr && *env != '\0' ? env : CONCORD_PLANTED_MUTANT;
-    const Mutant m = MutantFromName(name);
-    if (m == Mutant::kNone && name != "none") {
-      std::fprintf(stderr, "unknown mutant \"%s\"; the mutants are:", name.c_str());
-      for (Mutant known : kAllMutants) {
-        std::fprintf(stderr, " %s", std::string(MutantName(known)).c_str());
-      }
-      std::fprintf(stderr, " (or none)\n");
-      std::exit(2);
+  const char* env = std::getenv("CONCORD_MUTANT");
+  const std::string name = env != nullptr && *env != '\0' ? env : CONCORD_PLANTED_MUTANT;
+  const Mutant m = MutantFromName(name);
+  if (m == Mutant::kNone && name != "none") {
+    std::fprintf(stderr, "unknown mutant \"%s\"; the mutants are:", name.c_str());
+    for (Mutant known : kAllMutants) {
+      std::fprintf(stderr, " %s", std::string(MutantName(known)).c_str());
     }
-    return m;
-  }();
-  return selected;
+    std::fprintf(stderr, " (or none)\n");
+    std::exit(2);
+  }
+  return m;
 }
 
 bool IsSelected(Mutant mutant) { return mutant == SelectedMutant(); }
