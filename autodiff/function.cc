@@ -132,9 +132,12 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
                         absl::StrCat("Function '", options_.name, "' traced for ",
                                      signature.ToString(), ": ", graph.status().message()));
   }
+  std::optional<Graph> unoptimized;
   if (options_.optimize) {
-    graph = OptimizeGraph(*graph);  // bitwise the same results (Note [Graph passes])
-    if (!graph.ok()) return graph.status();
+    absl::StatusOr<Graph> optimized = OptimizeGraph(*graph);  // Note [Graph passes]
+    if (!optimized.ok()) return optimized.status();
+    unoptimized = *std::move(graph);  // replayed under tapes (Note [Replay the traced graph])
+    graph = std::move(optimized);
   }
   if (trace_count_ > options_.warn_after_traces) {
     options_.on_warning(absl::StrCat("warning: Function '", options_.name, "' traced ",
@@ -147,6 +150,7 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
     entry->reads_trainable = entry->reads_trainable || (c.resource != nullptr && c.from_variable);
   }
   entry->graph = *std::move(graph);
+  entry->unoptimized = std::move(unoptimized);
   const Entry* result = entry.get();
   cache_.emplace(key, std::move(entry));
   return result;
@@ -183,7 +187,8 @@ absl::StatusOr<std::vector<Value>> Function::Call(absl::Span<const Value> inputs
     }
   }
   if (replay) {
-    std::vector<Value> out = ReplayGraph(entry->graph, inputs);
+    const Graph& traced = entry->unoptimized ? *entry->unoptimized : entry->graph;
+    std::vector<Value> out = ReplayGraph(traced, inputs);
     for (const Value& v : out) {
       if (!v.ok()) return v.status();
     }

@@ -22,6 +22,13 @@
 // differentiable or when it is itself being traced: under a recording GradientTape, or inside
 // another trace, the graph is replayed op by op through the dispatcher (ReplayGraph), so the tape
 // records each op, an enclosing trace inlines it, and the numbers are the same kernels' either way.
+//
+// Note [Replay the traced graph]
+// Replay uses the graph as traced, never the optimized one. Graph passes preserve every value's
+// bits, but a tape differentiates the op structure: after CSE has merged `x @ W` computed twice
+// (a shared layer called twice on one tensor) into one MatMul, the tape sees one use of W where
+// eager saw two, and sums W's gradient in a different order — a last-bit difference between
+// eager and traced gradients, found by the campaign's eager-vs-traced property.
 #ifndef CONCORD_AUTODIFF_FUNCTION_H_
 #define CONCORD_AUTODIFF_FUNCTION_H_
 
@@ -108,7 +115,12 @@ class Function {
 
  private:
   struct Entry {
-    Graph graph;
+    Graph graph;  // what the interpreter runs: optimized when options.optimize
+    // The graph as traced, before any pass, when `graph` was optimized. Replay uses it: passes
+    // keep each value's bits but not the op structure a tape differentiates, e.g. CSE merges two
+    // identical MatMuls of a shared layer into one, and the tape would then sum that layer's
+    // gradient contributions in a different order than eager (Note [Replay the traced graph]).
+    std::optional<Graph> unoptimized;
     GraphPlan plan;
     bool reads_trainable = false;  // captures a trainable variable
   };

@@ -190,6 +190,49 @@ TEST(Function, AnOuterTapeDifferentiatesThroughACall) {
   EXPECT_THAT((*traced_grad)[0].tensor(), BitwiseEquals((*eager_grad)[0].tensor()));
 }
 
+// Note [Replay the traced graph]: CSE merges the two identical MatMuls into one, so a tape over
+// the optimized graph would add the two uses' gradients before one MatMul gradient, where eager
+// adds two MatMul gradients: a last-bit difference in dW. The tape must see the graph as traced.
+TEST(Function, AnOuterTapeSeesTheGraphAsTracedNotAsOptimized) {
+  const auto body = [](const Value& x, const Value& w) {
+    return Tanh(MatMul(x, w)) * 1.7 + Sigmoid(MatMul(x, w)) * -0.3;
+  };
+  Function f([&body](const FunctionArgs& a) {
+    return std::vector<Value>{body(a.inputs[0], a.inputs[1])};
+  }, {.name = "shared_matmul"});
+  std::vector<float> xs, ws;
+  for (int i = 0; i < 12; ++i) xs.push_back(0.37f * static_cast<float>(i % 5) - 0.61f);
+  for (int i = 0; i < 20; ++i) ws.push_back(0.23f * static_cast<float>(i % 7) - 0.55f);
+  const Value x = F32(xs, Shape({3, 4}));
+  const Value w = F32(ws, Shape({4, 5}));
+
+  GradientTape traced_tape;
+  traced_tape.Watch(x);
+  traced_tape.Watch(w);
+  absl::StatusOr<std::vector<Value>> y = f({x, w});
+  ASSERT_THAT(y.status(), IsOk());
+  absl::StatusOr<std::vector<Value>> traced_grad = traced_tape.Gradient(SumAll((*y)[0]), {x, w});
+  GradientTape eager_tape;
+  eager_tape.Watch(x);
+  eager_tape.Watch(w);
+  absl::StatusOr<std::vector<Value>> eager_grad = eager_tape.Gradient(SumAll(body(x, w)), {x, w});
+  ASSERT_THAT(traced_grad.status(), IsOk());
+  ASSERT_THAT(eager_grad.status(), IsOk());
+  EXPECT_THAT((*traced_grad)[0].tensor(), BitwiseEquals((*eager_grad)[0].tensor()));
+  EXPECT_THAT((*traced_grad)[1].tensor(), BitwiseEquals((*eager_grad)[1].tensor()));
+
+  // The case is the one that matters only if the optimized graph did merge the MatMuls.
+  absl::StatusOr<const Graph*> optimized = f.GetGraph(f.traced_signatures()[0]);
+  ASSERT_THAT(optimized.status(), IsOk());
+  const std::string text = (*optimized)->ToText();
+  size_t matmuls = 0;
+  for (size_t at = text.find("MatMul("); at != std::string::npos;
+       at = text.find("MatMul(", at + 1)) {
+    ++matmuls;
+  }
+  EXPECT_EQ(matmuls, 1u) << text;
+}
+
 TEST(Function, OpErrorsInsideTheFunctionNameTheFunctionAndTheOp) {
   Function f([](const FunctionArgs& a) { return std::vector<Value>{MatMul(a.inputs[0], a.inputs[0])}; },
              {.name = "bad"});
