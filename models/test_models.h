@@ -252,6 +252,17 @@ class Stack : public Model {
   std::vector<Layer*> layers_;
 };
 
+// SumOfSquares is the scalar loss of gradient checks: the sum over `outputs` of SumAll(y * y),
+// added in order.
+inline autodiff::Value SumOfSquares(absl::Span<const autodiff::Value> outputs) {
+  autodiff::Value total;
+  for (const autodiff::Value& y : outputs) {
+    const autodiff::Value s = autodiff::SumAll(y * y);
+    total = total.defined() ? total + s : s;
+  }
+  return total;
+}
+
 // FirstFormDifference runs two fresh models, seeded alike, through the same calls — b built
 // explicitly, a by its first call; inference; two training calls — each under a tape, and returns
 // the first thing that differs bitwise (variables, outputs, gradients, variables after each

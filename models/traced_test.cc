@@ -29,6 +29,7 @@
 namespace concord::models {
 namespace {
 
+using test_models::SumOfSquares;
 using autodiff::Function;
 using autodiff::FunctionArgs;
 using autodiff::FunctionOptions;
@@ -61,16 +62,6 @@ std::unique_ptr<Function> Forward(std::shared_ptr<Model> model, FunctionOptions 
   return std::make_unique<Function>(
       [model](const FunctionArgs& a) { return model->CallMulti(a.inputs, a.training); },
       std::move(options));
-}
-
-// SumOfSquares is the loss of the gradient checks: the sum over the outputs of SumAll(y * y).
-Value SumOfSquares(absl::Span<const Value> outputs) {
-  Value total;
-  for (const Value& y : outputs) {
-    const Value s = autodiff::SumAll(y * y);
-    total = total.defined() ? total + s : s;
-  }
-  return total;
 }
 
 // TrainStep runs the model in training mode under a tape and returns the loss followed by its

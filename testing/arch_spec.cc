@@ -39,6 +39,8 @@ constexpr LayerKind kBlockKinds[] = {LayerKind::kDense, LayerKind::kLayerNormali
                                      LayerKind::kActivation, LayerKind::kDropout,
                                      LayerKind::kBatchNormalization};
 const char* const kActivations[] = {"linear", "relu", "tanh", "sigmoid", "gelu", "softplus"};
+// The activations of smooth specs (ArchSpecOptions::smooth): no kinks.
+const char* const kSmoothActivations[] = {"linear", "tanh", "sigmoid", "gelu", "softplus"};
 constexpr double kRates[] = {0.5, 0.1, 0.3};
 
 std::string SnakeName(LayerKind kind) { return models::DefaultLayerName(LayerKindName(kind)); }
@@ -136,9 +138,11 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
   spec.batch = raw.batch;
   spec.data_key = raw.data_key;
   std::vector<Tensor_> tensors;
+  const DType float_dtype = options.float64 ? DType::kFloat64 : DType::kFloat32;
   for (const RawInput& r : raw.inputs) {
     ArchInput input;
-    switch (r.form) {
+    input.dtype = float_dtype;
+    switch (options.float64 ? r.form % 3 : r.form) {
       case 0:
         input.shape = {r.a};
         break;
@@ -185,7 +189,7 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
     const std::vector<int64_t>& xs = tensors[x].shape;
     const int rank = static_cast<int>(xs.size());
     node.units = 1 + r.p1 % options.max_dim;
-    node.activation = kActivations[r.p2 % 6];
+    node.activation = options.smooth ? kSmoothActivations[r.p2 % 5] : kActivations[r.p2 % 6];
     node.rate = kRates[r.p2 % 3];
     node.kernel = 1 + r.p3 % 3;
     node.padding = r.p2 % 2 == 0 ? "valid" : "same";
@@ -204,12 +208,13 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
         node = spec.nodes[owner];
         node.shares = owner;
         node.inputs = {same[r.pick % same.size()]};
-        tensors.push_back({node.out_shape, DType::kFloat32});
+        tensors.push_back({node.out_shape, float_dtype});
         spec.nodes.push_back(node);
         continue;
       }
     }
-    if (r.kind == kBlockChoice && kind == LayerKind::kDense) {
+    if (r.kind == kBlockChoice && kind == LayerKind::kDense && !options.float64 &&
+        !options.smooth) {
       node.kind = LayerKind::kBlock;
       node.inputs = {x};
       node.block_input = xs;
@@ -232,7 +237,9 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
       continue;
     }
     if (r.kind < kNumKinds && kind == LayerKind::kDense) {
-      const LayerKind want = kKinds[r.kind];
+      LayerKind want = kKinds[r.kind];
+      if (options.smooth && want == LayerKind::kMaxPool2D) want = LayerKind::kAvgPool2D;
+      if (options.smooth && want == LayerKind::kDropout) want = LayerKind::kActivation;
       switch (want) {
         case LayerKind::kActivation:
         case LayerKind::kDropout:
@@ -317,7 +324,7 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
         break;
     }
     node.out_shape = out;
-    tensors.push_back({out, DType::kFloat32});
+    tensors.push_back({out, float_dtype});
     spec.nodes.push_back(node);
   }
   // Outputs: the last node, and maybe another one.
@@ -326,6 +333,43 @@ ArchSpec Read(const RawSpec& raw, const ArchSpecOptions& options) {
   if (raw.second_output > 0 && nn > 1) {
     spec.outputs.push_back(ni + (raw.second_output - 1) % (nn - 1));
   }
+  return Prune(spec);
+}
+
+// WithSharedCall is `spec` with a layer called twice (ArchSpecOptions::shared): unless a node
+// shares already, its first unary layer with weights (or a new Dense on the newest tensor, as
+// wide as that tensor) is called again on a tensor of its input's shape chosen by `pick`, and the
+// two calls are the outputs.
+ArchSpec WithSharedCall(ArchSpec spec, int pick) {
+  const int ni = static_cast<int>(spec.inputs.size());
+  int owner = -1;
+  for (int i = 0; i < static_cast<int>(spec.nodes.size()); ++i) {
+    const ArchNode& n = spec.nodes[i];
+    if (n.shares >= 0) return spec;
+    if (owner < 0 && n.inputs.size() == 1 && HasWeights(n.kind)) owner = i;
+  }
+  if (owner < 0) {
+    ArchNode dense;
+    dense.inputs = {ni + static_cast<int>(spec.nodes.size()) - 1};
+    dense.out_shape = spec.nodes.back().out_shape;
+    dense.units = dense.out_shape.back();
+    owner = static_cast<int>(spec.nodes.size());
+    spec.nodes.push_back(dense);
+  }
+  const int x = spec.nodes[owner].inputs[0];
+  const auto& want = x < ni ? spec.inputs[x].shape : spec.nodes[x - ni].out_shape;
+  const bool ids = x < ni && spec.inputs[x].dtype == DType::kInt32;
+  std::vector<int> same;  // ids of tensors the layer can be called on, newest first
+  for (int id = ni + static_cast<int>(spec.nodes.size()) - 1; id >= 0; --id) {
+    const bool id_ids = id < ni && spec.inputs[id].dtype == DType::kInt32;
+    const auto& shape = id < ni ? spec.inputs[id].shape : spec.nodes[id - ni].out_shape;
+    if (shape == want && id_ids == ids) same.push_back(id);
+  }
+  ArchNode again = spec.nodes[owner];
+  again.shares = owner;
+  again.inputs = {same[pick % same.size()]};
+  spec.nodes.push_back(again);
+  spec.outputs = {ni + static_cast<int>(spec.nodes.size()) - 1, ni + owner};
   return Prune(spec);
 }
 
@@ -539,7 +583,10 @@ rc::Gen<ArchSpec> GenArchSpec(ArchSpecOptions options) {
         std::tie(r.batch, r.inputs, r.nodes, r.second_output, r.data_key) = t;
         return r;
       });
-  return rc::gen::map(raw, [options](const RawSpec& r) { return Read(r, options); });
+  return rc::gen::map(raw, [options](const RawSpec& r) {
+    ArchSpec spec = Read(r, options);
+    return options.shared ? WithSharedCall(std::move(spec), r.second_output) : spec;
+  });
 }
 
 std::vector<Value> RandomInputs(const ArchSpec& spec) {
@@ -729,7 +776,9 @@ std::string FunctionalCpp(const ArchSpec& spec, const std::string& name,
   std::vector<std::string> ins, outs;
   for (int i = 0; i < ni; ++i) {
     absl::StrAppend(&s, "  SymbolicTensor t", i, " = Input(", DimsCpp(spec.inputs[i].shape),
-                    spec.inputs[i].dtype == DType::kInt32 ? ", DType::kInt32" : ", DType::kFloat32",
+                    spec.inputs[i].dtype == DType::kInt32     ? ", DType::kInt32"
+                    : spec.inputs[i].dtype == DType::kFloat64 ? ", DType::kFloat64"
+                                                              : ", DType::kFloat32",
                     ", \"input_", i, "\");\n");
     ins.push_back(absl::StrCat("t", i));
   }

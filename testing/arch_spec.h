@@ -103,6 +103,17 @@ struct ArchSpecOptions {
   int max_inputs = 2;
   int64_t max_dim = 8;
   int64_t max_batch = 4;
+  // float64: float inputs (and so every variable) are float64; no int ids (so no Embedding) and
+  // no blocks (a block's input is float32).
+  bool float64 = false;
+  // smooth: no kinks, ties or randomness, for finite differences: activations are linear, tanh,
+  // sigmoid, softplus or gelu; a MaxPool2D becomes an AvgPool2D, a Dropout an Activation, and
+  // there are no blocks.
+  bool smooth = false;
+  // shared: at least one layer is called twice. A spec without a shared call gets one (its first
+  // unary layer with weights, or a new Dense, called again on a tensor of its input's shape, both
+  // calls outputs), so a spec may have up to max_nodes + 2 nodes.
+  bool shared = false;
 };
 
 // GenArchSpec generates valid specs only: a list of raw choices is read into a spec node by node,
