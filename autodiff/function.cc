@@ -145,7 +145,7 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
                                      ". Fix the input shapes or pass an input_signature."));
   }
   auto entry = std::make_unique<Entry>();
-  entry->plan = PlanGraph(*graph);
+  entry->plan = PlanGraph(*graph, PlanOptions{.fuse_elementwise = options_.optimize});
   for (const Graph::Constant& c : graph->constants()) {
     entry->reads_trainable = entry->reads_trainable || (c.resource != nullptr && c.from_variable);
   }

@@ -84,7 +84,8 @@ struct FunctionOptions {
   std::function<void(const std::string&)> on_warning;
   // When >= 0, a trace beyond this many fails with FailedPrecondition (a testing aid).
   int max_traces = -1;
-  // Run OptimizeGraph (passes.h) on each new trace; the results are the same bits either way.
+  // Run OptimizeGraph (passes.h) on each new trace and fuse elementwise chains when running it
+  // (Note [Elementwise fusion] in interpreter.h); the results are the same bits either way.
   bool optimize = true;
 };
 

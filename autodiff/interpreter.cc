@@ -1,15 +1,196 @@
 #include "autodiff/interpreter.h"
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "autodiff/dispatch.h"
 #include "autodiff/op_def.h"
+#include "autodiff/primitive.h"
+#include "engine/threading.h"
 
 namespace concord::autodiff {
 
-GraphPlan PlanGraph(const Graph& graph) {
+namespace {
+
+// ChainShape: the shape of a fusible equation's output (Note [Elementwise fusion]), or nullptr.
+const engine::Shape* ChainShape(const Equation& eq) {
+  if (PrimitiveFamily(eq.primitive) != "elementwise" || eq.output_specs.size() != 1) {
+    return nullptr;
+  }
+  const engine::Shape& shape = eq.output_specs[0].shape;
+  if (shape.rank() < 1 || shape.dim(0) < 2) return nullptr;
+  return &shape;
+}
+
+// FindChains fills plan->chains and plan->chain_at. `last[id]` is the index of the last equation
+// reading id, `keep[id]` whether id is a graph output.
+void FindChains(const Graph& graph, const PlanOptions& options, const std::vector<int64_t>& last,
+                const std::vector<bool>& keep, GraphPlan* plan) {
+  const EquationList& eqs = graph.equations();
+  plan->chain_at.assign(eqs.size(), -1);
+  if (!options.fuse_elementwise || options.tile_elements < 1) return;
+  size_t i = 0;
+  while (i < eqs.size()) {
+    const engine::Shape* shape = ChainShape(eqs[i]);
+    size_t end = i + 1;
+    if (shape != nullptr && shape->num_elements() > options.tile_elements &&
+        shape->num_elements() >= options.min_fused_elements) {
+      while (end < eqs.size() && ChainShape(eqs[end]) != nullptr &&
+             *ChainShape(eqs[end]) == *shape) {
+        ++end;
+      }
+    }
+    if (end - i < 2) {
+      i = end;
+      continue;
+    }
+    FusedChain chain;
+    chain.first = static_cast<int64_t>(i);
+    chain.count = static_cast<int64_t>(end - i);
+    const int64_t rows = shape->dim(0);
+    const int64_t row_elements = shape->num_elements() / rows;
+    chain.rows_per_tile = std::max<int64_t>(1, options.tile_elements / row_elements);
+    absl::flat_hash_set<int64_t> made;
+    absl::flat_hash_set<int64_t> read;
+    for (size_t e = i; e < end; ++e) {
+      const Equation& eq = eqs[e];
+      for (size_t k = 0; k < eq.input_ids.size(); ++k) {
+        const int64_t id = eq.input_ids[k];
+        if (made.contains(id) || !read.insert(id).second) continue;
+        const engine::Shape& in = eq.input_specs[k].shape;
+        chain.inputs.push_back(id);
+        chain.sliced.push_back(in.rank() == shape->rank() && in.dim(0) == rows);
+      }
+      const int64_t out = eq.output_ids[0];
+      made.insert(out);
+      if (keep[out] || last[out] >= static_cast<int64_t>(end)) chain.outputs.push_back(out);
+    }
+    plan->chain_at[i] = static_cast<int64_t>(plan->chains.size());
+    plan->chains.push_back(std::move(chain));
+    i = end;
+  }
+}
+
+// SliceRows copies rows [begin, end) of `t` (dimension 0) into a new tensor.
+engine::Tensor SliceRows(const engine::Tensor& t, int64_t begin, int64_t end) {
+  engine::Shape shape = t.shape();
+  const size_t row_bytes = t.nbytes() / static_cast<size_t>(shape.dim(0));
+  shape.set_dim(0, end - begin);
+  engine::Tensor tile = engine::Tensor::Empty(shape, t.dtype());
+  std::memcpy(tile.mutable_raw_data(),
+              static_cast<const char*>(t.raw_data()) + static_cast<size_t>(begin) * row_bytes,
+              static_cast<size_t>(end - begin) * row_bytes);
+  return tile;
+}
+
+// RunChain runs a fused chain tile by tile (Note [Elementwise fusion]), writing the chain's
+// outputs into `values`.
+absl::Status RunChain(const Graph& graph, const FusedChain& chain,
+                      std::vector<engine::Tensor>& values) {
+  const EquationList& eqs = graph.equations();
+  const engine::Shape& shape = eqs[static_cast<size_t>(chain.first)].output_specs[0].shape;
+  const int64_t rows = shape.dim(0);
+  const int64_t tiles = (rows + chain.rows_per_tile - 1) / chain.rows_per_tile;
+  // Full-size buffers for the values read after the chain, and where each is made.
+  absl::flat_hash_map<int64_t, size_t> output_slot;
+  std::vector<engine::Tensor> outputs;
+  for (int64_t id : chain.outputs) {
+    output_slot[id] = outputs.size();
+    outputs.push_back(engine::Tensor());
+  }
+  for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
+    const Equation& eq = eqs[static_cast<size_t>(e)];
+    auto it = output_slot.find(eq.output_ids[0]);
+    if (it != output_slot.end()) {
+      outputs[it->second] = engine::Tensor::Empty(eq.output_specs[0].shape,
+                                                   eq.output_specs[0].dtype);
+    }
+  }
+  // Per tile: the index (within the chain) of the equation that failed, and its status.
+  std::vector<int64_t> failed_at(static_cast<size_t>(tiles), chain.count);
+  std::vector<absl::Status> failures(static_cast<size_t>(tiles));
+  // last_use[id]: the chain equation after which a tile's value of id is no longer read.
+  absl::flat_hash_map<int64_t, int64_t> last_use;
+  for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
+    for (int64_t id : eqs[static_cast<size_t>(e)].input_ids) last_use[id] = e;
+    last_use.try_emplace(eqs[static_cast<size_t>(e)].output_ids[0], e);  // made, never read
+  }
+  const auto run_tile = [&](int64_t t) {
+    const int64_t begin = t * chain.rows_per_tile;
+    const int64_t end = std::min(rows, begin + chain.rows_per_tile);
+    absl::flat_hash_map<int64_t, engine::Tensor> local;
+    for (size_t k = 0; k < chain.inputs.size(); ++k) {
+      const engine::Tensor& whole = values[static_cast<size_t>(chain.inputs[k])];
+      local[chain.inputs[k]] = chain.sliced[k] ? SliceRows(whole, begin, end) : whole;
+    }
+    absl::InlinedVector<engine::Tensor, 4> args;
+    for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
+      const Equation& eq = eqs[static_cast<size_t>(e)];
+      args.clear();
+      for (int64_t id : eq.input_ids) args.push_back(local.at(id));
+      absl::StatusOr<std::vector<engine::Tensor>> results =
+          GetOpDef(eq.primitive).forward(args, eq.attrs);
+      if (!results.ok()) {
+        failed_at[static_cast<size_t>(t)] = e - chain.first;
+        failures[static_cast<size_t>(t)] = results.status();
+        return;
+      }
+      engine::Tensor& result = (*results)[0];
+      auto slot = output_slot.find(eq.output_ids[0]);
+      if (slot != output_slot.end()) {
+        engine::Tensor& full = outputs[slot->second];
+        const size_t row_bytes = full.nbytes() / static_cast<size_t>(rows);
+        if (result.dtype() != full.dtype() ||
+            result.nbytes() != static_cast<size_t>(end - begin) * row_bytes) {
+          failed_at[static_cast<size_t>(t)] = e - chain.first;
+          failures[static_cast<size_t>(t)] = absl::InternalError(absl::StrCat(
+              PrimitiveName(eq.primitive), " made ", result.ShapeString(), " for a tile of rows [",
+              begin, ", ", end, ") of ", full.ShapeString(), " (fused chain)"));
+          return;
+        }
+        std::memcpy(static_cast<char*>(full.mutable_raw_data()) +
+                        static_cast<size_t>(begin) * row_bytes,
+                    result.raw_data(), static_cast<size_t>(end - begin) * row_bytes);
+      }
+      local[eq.output_ids[0]] = std::move(result);
+      // Tiles are freed at their last use in the chain, so the next op's tile reuses the buffer.
+      for (int64_t id : eq.input_ids) {
+        if (last_use.at(id) == e) local.erase(id);
+      }
+      if (last_use.at(eq.output_ids[0]) == e) local.erase(eq.output_ids[0]);
+    }
+  };
+  const int64_t cost = chain.rows_per_tile * (shape.num_elements() / rows) * chain.count;
+  engine::ParallelFor(tiles, cost, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) run_tile(t);
+  });
+  // The unfused run fails at the first equation that fails on any rows.
+  int64_t first_failure = chain.count;
+  size_t failed_tile = 0;
+  for (size_t t = 0; t < failed_at.size(); ++t) {
+    if (failed_at[t] < first_failure) {
+      first_failure = failed_at[t];
+      failed_tile = t;
+    }
+  }
+  if (first_failure < chain.count) {
+    const absl::Status& status = failures[failed_tile];
+    return absl::Status(status.code(), absl::StrCat("graph '", graph.name(), "', equation ",
+                                                    chain.first + first_failure, ": ",
+                                                    status.message()));
+  }
+  for (const auto& [id, slot] : output_slot) values[static_cast<size_t>(id)] = outputs[slot];
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+GraphPlan PlanGraph(const Graph& graph, const PlanOptions& options) {
   const int64_t n = graph.num_values();
   // last[id]: index of the last equation reading id, or -1.
   // producer[id]: index of the equation that makes id, or -1.
@@ -33,6 +214,7 @@ GraphPlan PlanGraph(const Graph& graph) {
       plan.release_after[producer[id]].push_back(id);
     }
   }
+  FindChains(graph, options, last, keep, &plan);
   return plan;
 }
 
@@ -90,6 +272,16 @@ absl::StatusOr<std::vector<engine::Tensor>> RunGraph(const Graph& graph,
   const EquationList& eqs = graph.equations();
   absl::InlinedVector<engine::Tensor, 4> args;
   for (size_t i = 0; i < eqs.size(); ++i) {
+    if (i < plan->chain_at.size() && plan->chain_at[i] >= 0) {
+      const FusedChain& chain = plan->chains[static_cast<size_t>(plan->chain_at[i])];
+      CONCORD_RETURN_IF_ERROR(RunChain(graph, chain, values));
+      const size_t end = i + static_cast<size_t>(chain.count);
+      for (; i < end; ++i) {
+        for (int64_t id : plan->release_after[i]) values[id] = engine::Tensor();
+      }
+      --i;
+      continue;
+    }
     const Equation& eq = eqs[i];
     args.clear();
     for (int64_t id : eq.input_ids) args.push_back(values[id]);

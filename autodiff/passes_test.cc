@@ -372,6 +372,7 @@ OpProgramTracedReport CheckTraced(const OpProgram& program) {
   RC_CLASSIFY(report.folding_removed_work, "folding alone removes work");
   RC_CLASSIFY(report.dce_removed_work, "DCE alone removes work");
   RC_CLASSIFY(report.round_tripped, "a graph round-trips through its file format");
+  RC_CLASSIFY(report.fused_chains, "an elementwise chain runs fused");
   const auto has = [&](TracedLeaf role) {
     return std::find(report.leaves.begin(), report.leaves.end(), role) != report.leaves.end();
   };

@@ -21,12 +21,22 @@
 //                               peak_mib (the allocator's peak live bytes during the timed steps).
 //                               //bench:libtorch_compare runs the same step as workload W2.
 //   BM_CnnStepTraced/<threads>  BM_CnnStep as a traced step.
+//   BM_MlpStepGraph/<fused>/<threads>  the same MLP step written on autodiff values (forward,
+//                               softmax cross-entropy, tape gradient, SGD update returning the
+//                               new weights), traced and optimized once and run by RunGraph with
+//                               elementwise fusion off (0) or on (1) (Note [Elementwise fusion]
+//                               in autodiff/interpreter.h). Counters ms_per_step and peak_mib.
 
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <vector>
 
+#include "autodiff/interpreter.h"
+#include "autodiff/ops.h"
+#include "autodiff/passes.h"
+#include "autodiff/tape.h"
+#include "autodiff/trace.h"
 #include "engine/allocator.h"
 #include "engine/engine.h"
 #include "models/models.h"
@@ -152,6 +162,102 @@ void BM_CnnStepTraced(benchmark::State& state) {
   StepBenchmark(state, *model, {Normal(Shape({32, 28, 28, 1}), 1)}, {Labels(32, 2)}, true);
 }
 BENCHMARK(BM_CnnStepTraced)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// MlpStepGraph: one SGD step of the 784-512-512-10 ReLU MLP on (x, one-hot labels), as a traced
+// and optimized graph whose outputs are the loss and the six updated parameters.
+absl::StatusOr<autodiff::Graph> MlpStepGraph(const std::vector<Tensor>& in) {
+  using autodiff::Value;
+  std::vector<autodiff::TensorSpec> specs;
+  for (const Tensor& t : in) specs.push_back(autodiff::SpecOf(t));
+  CONCORD_ASSIGN_OR_RETURN(
+      autodiff::Graph traced,
+      autodiff::TraceGraph("mlp_step", specs, [](absl::Span<const Value> v) {
+        const std::vector<Value> params(v.begin() + 2, v.end());  // w1 b1 w2 b2 w3 b3
+        autodiff::GradientTape tape;
+        for (const Value& p : params) tape.Watch(p);
+        const Value h1 = autodiff::Relu(autodiff::MatMul(v[0], params[0]) + params[1]);
+        const Value h2 = autodiff::Relu(autodiff::MatMul(h1, params[2]) + params[3]);
+        const Value logits = autodiff::MatMul(h2, params[4]) + params[5];
+        const Value loss = -autodiff::MeanAll(
+            autodiff::Sum(v[1] * autodiff::LogSoftmax(logits), {1}));
+        absl::StatusOr<std::vector<Value>> grads = tape.Gradient(loss, params);
+        std::vector<Value> out = {loss};
+        for (size_t i = 0; i < params.size(); ++i) {
+          out.push_back(grads.ok() ? params[i] - (*grads)[i] * 0.01 : Value::Error(grads.status()));
+        }
+        return out;
+      }));
+  return autodiff::OptimizeGraph(traced);
+}
+
+void BM_MlpStepGraph(benchmark::State& state) {
+  const bool fused = state.range(0) != 0;
+  engine::ScopedNumThreads threads(static_cast<int>(state.range(1)));
+  Tensor labels = *engine::OneHot(Labels(128, 4), 10, DType::kFloat32);
+  const std::vector<Tensor> in = {Normal(Shape({128, 784}), 3), labels,
+                                  Normal(Shape({784, 512}), 10), Tensor::Zeros(Shape({512})),
+                                  Normal(Shape({512, 512}), 11), Tensor::Zeros(Shape({512})),
+                                  Normal(Shape({512, 10}), 12),  Tensor::Zeros(Shape({10}))};
+  absl::StatusOr<autodiff::Graph> graph = MlpStepGraph(in);
+  if (!graph.ok()) {
+    state.SkipWithError(std::string(graph.status().message()).c_str());
+    return;
+  }
+  const autodiff::GraphPlan plan =
+      autodiff::PlanGraph(*graph, {.fuse_elementwise = fused});
+  engine::Allocator& allocator = engine::Allocator::Get();
+  allocator.ResetPeak();
+  const int64_t base = allocator.live_bytes();
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<Tensor>> out = autodiff::RunGraph(*graph, in, &plan);
+    if (!out.ok()) {
+      state.SkipWithError(std::string(out.status().message()).c_str());
+      break;
+    }
+  }
+  SetMsPerStep(state);
+  state.counters["peak_mib"] =
+      static_cast<double>(allocator.peak_live_bytes() - base) / (1024.0 * 1024.0);
+  state.counters["fused_chains"] = static_cast<double>(plan.chains.size());
+}
+BENCHMARK(BM_MlpStepGraph)
+    ->ArgsProduct({{0, 1}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// BM_ElementwiseChain/<fused>/<rows>: twelve elementwise ops (four rounds of y = tanh(y * 0.5 +
+// 0.25)) on a float32 [rows, 1024] input, traced and run by RunGraph with fusion off or on, at
+// one thread: where fusion pays (intermediates larger than the caches) and where it does not.
+void BM_ElementwiseChain(benchmark::State& state) {
+  using autodiff::Value;
+  const bool fused = state.range(0) != 0;
+  engine::ScopedNumThreads threads(1);
+  const Tensor x = Normal(Shape({state.range(1), 1024}), 13);
+  absl::StatusOr<autodiff::Graph> graph =
+      autodiff::TraceGraph("chain", {autodiff::SpecOf(x)}, [](absl::Span<const Value> in) {
+        Value y = in[0];
+        for (int i = 0; i < 4; ++i) y = autodiff::Tanh(y * 0.5 + 0.25);
+        return std::vector<Value>{y};
+      });
+  if (!graph.ok()) {
+    state.SkipWithError(std::string(graph.status().message()).c_str());
+    return;
+  }
+  const autodiff::GraphPlan plan = autodiff::PlanGraph(*graph, {.fuse_elementwise = fused});
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<Tensor>> out = autodiff::RunGraph(*graph, {x}, &plan);
+    if (!out.ok()) {
+      state.SkipWithError(std::string(out.status().message()).c_str());
+      break;
+    }
+  }
+  SetMsPerStep(state);
+  state.counters["fused_chains"] = static_cast<double>(plan.chains.size());
+}
+BENCHMARK(BM_ElementwiseChain)
+    ->ArgsProduct({{0, 1}, {64, 256, 1024, 4096}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_MlpFit(benchmark::State& state) {
   engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));

@@ -292,6 +292,17 @@ absl::Status CheckPasses(const Subject& subject, const PassOptions& o, const Gra
   // Bits first: a pass that rewrites arithmetic is reported at the value it changes.
   const std::string diff = CompareRun(subject, autodiff::RunGraph(*opt, s.inputs), eager);
   if (!diff.empty()) return Fail(subject, where, diff, &g, &*opt);
+  // The same graph with its elementwise chains fused into tiles of two elements, so that the
+  // small shapes of these programs fuse too (Note [Elementwise fusion] in interpreter.h).
+  const autodiff::GraphPlan fused = autodiff::PlanGraph(
+      *opt, {.fuse_elementwise = true, .tile_elements = 2, .min_fused_elements = 0});
+  report.fused_chains |= !fused.chains.empty();
+  const std::string fused_diff =
+      CompareRun(subject, autodiff::RunGraph(*opt, s.inputs, &fused), eager);
+  if (!fused_diff.empty()) {
+    return Fail(subject, where + ", elementwise chains fused in tiles of 2 elements", fused_diff,
+                &g, &*opt);
+  }
   if (opt->equations().size() > g.equations().size()) {
     return Fail(subject, where,
                 absl::StrCat("adds work: ", opt->equations().size(), " equations, traced ",

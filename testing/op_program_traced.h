@@ -39,6 +39,7 @@ struct OpProgramTracedReport {
   bool folding_removed_work = false;
   bool dce_removed_work = false;
   bool round_tripped = false;  // some graph went through SerializeGraph and ParseGraph
+  bool fused_chains = false;   // some graph ran with an elementwise chain fused into tiles
 };
 
 // EndName: "eager succeeds", "fails at trace time", "fails at run time".
