@@ -5,7 +5,8 @@
 # For each mutant of this shard (Bazel's test sharding: the i-th mutant goes to shard i % total),
 # runs CAMPAIGN with CONCORD_MUTANT set, a fixed seed and a fixed number of cases (so what it finds
 # does not depend on the machine's speed), and asserts: exit status 1; at least one failure; and a
-# failed property whose shrunk counterexample has at most MAX_SIZE nodes (layers) or program steps.
+# failed property whose shrunk counterexample has at most MAX_SIZE layers (CaseSize: a block counts
+# the layers inside it) or program steps.
 # Prints, per mutant, the case at which each property first failed. First, with no mutant, the
 # same campaign must pass.
 set -uo pipefail
