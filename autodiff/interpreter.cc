@@ -57,10 +57,14 @@ void FindChains(const Graph& graph, const PlanOptions& options, const std::vecto
     chain.rows_per_tile = std::max<int64_t>(1, options.tile_elements / row_elements);
     absl::flat_hash_set<int64_t> made;
     absl::flat_hash_set<int64_t> read;
+    // last_in_chain[id]: the member (index within the chain) after which id's tile is unused.
+    absl::flat_hash_map<int64_t, int64_t> last_in_chain;
     for (size_t e = i; e < end; ++e) {
       const Equation& eq = eqs[e];
+      const int64_t member = static_cast<int64_t>(e - i);
       for (size_t k = 0; k < eq.input_ids.size(); ++k) {
         const int64_t id = eq.input_ids[k];
+        last_in_chain[id] = member;
         if (made.contains(id) || !read.insert(id).second) continue;
         const engine::Shape& in = eq.input_specs[k].shape;
         chain.inputs.push_back(id);
@@ -68,7 +72,14 @@ void FindChains(const Graph& graph, const PlanOptions& options, const std::vecto
       }
       const int64_t out = eq.output_ids[0];
       made.insert(out);
-      if (keep[out] || last[out] >= static_cast<int64_t>(end)) chain.outputs.push_back(out);
+      last_in_chain.try_emplace(out, member);  // made and never read in the chain
+      const bool read_after = keep[out] || last[out] >= static_cast<int64_t>(end);
+      chain.output_index.push_back(read_after ? static_cast<int>(chain.outputs.size()) : -1);
+      if (read_after) chain.outputs.push_back(out);
+    }
+    chain.drop_after.resize(end - i);
+    for (const auto& [id, member] : last_in_chain) {
+      chain.drop_after[static_cast<size_t>(member)].push_back(id);
     }
     plan->chain_at[i] = static_cast<int64_t>(plan->chains.size());
     plan->chains.push_back(std::move(chain));
@@ -96,30 +107,17 @@ absl::Status RunChain(const Graph& graph, const FusedChain& chain,
   const engine::Shape& shape = eqs[static_cast<size_t>(chain.first)].output_specs[0].shape;
   const int64_t rows = shape.dim(0);
   const int64_t tiles = (rows + chain.rows_per_tile - 1) / chain.rows_per_tile;
-  // Full-size buffers for the values read after the chain, and where each is made.
-  absl::flat_hash_map<int64_t, size_t> output_slot;
-  std::vector<engine::Tensor> outputs;
-  for (int64_t id : chain.outputs) {
-    output_slot[id] = outputs.size();
-    outputs.push_back(engine::Tensor());
-  }
-  for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
-    const Equation& eq = eqs[static_cast<size_t>(e)];
-    auto it = output_slot.find(eq.output_ids[0]);
-    if (it != output_slot.end()) {
-      outputs[it->second] = engine::Tensor::Empty(eq.output_specs[0].shape,
-                                                   eq.output_specs[0].dtype);
-    }
+  // Full-size buffers for the values read after the chain.
+  std::vector<engine::Tensor> outputs(chain.outputs.size());
+  for (int64_t m = 0; m < chain.count; ++m) {
+    const int index = chain.output_index[static_cast<size_t>(m)];
+    if (index < 0) continue;
+    const TensorSpec& spec = eqs[static_cast<size_t>(chain.first + m)].output_specs[0];
+    outputs[static_cast<size_t>(index)] = engine::Tensor::Empty(spec.shape, spec.dtype);
   }
   // Per tile: the index (within the chain) of the equation that failed, and its status.
   std::vector<int64_t> failed_at(static_cast<size_t>(tiles), chain.count);
   std::vector<absl::Status> failures(static_cast<size_t>(tiles));
-  // last_use[id]: the chain equation after which a tile's value of id is no longer read.
-  absl::flat_hash_map<int64_t, int64_t> last_use;
-  for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
-    for (int64_t id : eqs[static_cast<size_t>(e)].input_ids) last_use[id] = e;
-    last_use.try_emplace(eqs[static_cast<size_t>(e)].output_ids[0], e);  // made, never read
-  }
   const auto run_tile = [&](int64_t t) {
     const int64_t begin = t * chain.rows_per_tile;
     const int64_t end = std::min(rows, begin + chain.rows_per_tile);
@@ -129,25 +127,24 @@ absl::Status RunChain(const Graph& graph, const FusedChain& chain,
       local[chain.inputs[k]] = chain.sliced[k] ? SliceRows(whole, begin, end) : whole;
     }
     absl::InlinedVector<engine::Tensor, 4> args;
-    for (int64_t e = chain.first; e < chain.first + chain.count; ++e) {
-      const Equation& eq = eqs[static_cast<size_t>(e)];
+    for (int64_t m = 0; m < chain.count; ++m) {
+      const Equation& eq = eqs[static_cast<size_t>(chain.first + m)];
       args.clear();
       for (int64_t id : eq.input_ids) args.push_back(local.at(id));
       absl::StatusOr<std::vector<engine::Tensor>> results =
           GetOpDef(eq.primitive).forward(args, eq.attrs);
       if (!results.ok()) {
-        failed_at[static_cast<size_t>(t)] = e - chain.first;
+        failed_at[static_cast<size_t>(t)] = m;
         failures[static_cast<size_t>(t)] = results.status();
         return;
       }
       engine::Tensor& result = (*results)[0];
-      auto slot = output_slot.find(eq.output_ids[0]);
-      if (slot != output_slot.end()) {
-        engine::Tensor& full = outputs[slot->second];
+      if (const int index = chain.output_index[static_cast<size_t>(m)]; index >= 0) {
+        engine::Tensor& full = outputs[static_cast<size_t>(index)];
         const size_t row_bytes = full.nbytes() / static_cast<size_t>(rows);
         if (result.dtype() != full.dtype() ||
             result.nbytes() != static_cast<size_t>(end - begin) * row_bytes) {
-          failed_at[static_cast<size_t>(t)] = e - chain.first;
+          failed_at[static_cast<size_t>(t)] = m;
           failures[static_cast<size_t>(t)] = absl::InternalError(absl::StrCat(
               PrimitiveName(eq.primitive), " made ", result.ShapeString(), " for a tile of rows [",
               begin, ", ", end, ") of ", full.ShapeString(), " (fused chain)"));
@@ -159,10 +156,7 @@ absl::Status RunChain(const Graph& graph, const FusedChain& chain,
       }
       local[eq.output_ids[0]] = std::move(result);
       // Tiles are freed at their last use in the chain, so the next op's tile reuses the buffer.
-      for (int64_t id : eq.input_ids) {
-        if (last_use.at(id) == e) local.erase(id);
-      }
-      if (last_use.at(eq.output_ids[0]) == e) local.erase(eq.output_ids[0]);
+      for (int64_t id : chain.drop_after[static_cast<size_t>(m)]) local.erase(id);
     }
   };
   const int64_t cost = chain.rows_per_tile * (shape.num_elements() / rows) * chain.count;
@@ -184,7 +178,9 @@ absl::Status RunChain(const Graph& graph, const FusedChain& chain,
                                                     chain.first + first_failure, ": ",
                                                     status.message()));
   }
-  for (const auto& [id, slot] : output_slot) values[static_cast<size_t>(id)] = outputs[slot];
+  for (size_t k = 0; k < chain.outputs.size(); ++k) {
+    values[static_cast<size_t>(chain.outputs[k])] = std::move(outputs[k]);
+  }
   return absl::OkStatus();
 }
 

@@ -68,6 +68,10 @@ struct FusedChain {
   std::vector<int64_t> inputs;    // ids the chain reads from outside, in order of first use
   std::vector<bool> sliced;       // per input: cut into row tiles, or read whole (broadcast)
   std::vector<int64_t> outputs;   // ids the chain makes that are read after it or returned
+  // Per equation of the chain: the index in `outputs` of its output, or -1; and the ids whose tile
+  // it reads last (or makes and nobody in the chain reads), dropped from the tile after it.
+  std::vector<int> output_index;
+  std::vector<std::vector<int64_t>> drop_after;
 };
 
 // GraphPlan: per equation, the ids whose last use it is, and the fused chains.
