@@ -216,10 +216,16 @@ inline void ZeroRun(T* __restrict dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = T(0);
 }
 
-// AddRun: dst[i] += src[i] for i in [0, n).
+// AddRun: dst[i] += src[i] for i in [0, n); AddRunOf<kN> is AddRun with n = kN fixed at compile
+// time, which GCC unrolls into whole vectors.
 template <typename T>
 inline void AddRun(const T* __restrict src, int64_t n, T* __restrict dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+template <int kN, typename T>
+inline void AddRunOf(const T* __restrict src, T* __restrict dst) {
+  for (int i = 0; i < kN; ++i) dst[i] += src[i];
 }
 
 // Im2Col fills col [count, patch] with the patches of output pixels [first, first + count) of the
@@ -300,38 +306,61 @@ void Im2Col(const ConvGeometry& g, const T* input, int64_t first, int64_t count,
 
 // Col2Im sets images [first, first + images) of `input_grad` to the sums of the column-gradient
 // entries read from each pixel, in (kh, kw) order (a gather: see Note [Conv2D as im2col + GEMM]).
-template <typename T>
-void Col2Im(const ConvGeometry& g, const T* col, int64_t first, int64_t images, T* input_grad) {
-  const int64_t c = g.in_c, k = g.patch();
-  ParallelFor(
-      images * g.h.in, g.w.out * k + 1,
-      [&g, col, first, input_grad, c, k](int64_t begin, int64_t end) {
-        const Window1D h = g.h, w = g.w;  // Locals: the stores to input_grad cannot change them.
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t local_image = r / h.in, ih = r % h.in;
-          T* dst = input_grad + ((first + local_image) * h.in + ih) * w.in * c;
-          std::fill(dst, dst + w.in * c, T(0));
-          for (int64_t kh = 0; kh < h.taps; ++kh) {
-            // Output rows oh with start(oh) + kh * dilation == ih.
-            const int64_t t = ih + h.pad_before - kh * h.dilation;
-            if (t < 0 || t % h.stride != 0 || t / h.stride >= h.out) continue;
-            const int64_t oh = t / h.stride;
-            const T* col_row = col + (local_image * h.out + oh) * w.out * k;
-            for (int64_t kw = 0; kw < w.taps; ++kw) {
-              // The outputs ow whose tap kw reads a column iw = ow * stride + offset inside [0,
-              // in).
-              const int64_t offset = kw * w.dilation - w.pad_before;
-              const int64_t ow0 = offset >= 0 ? 0 : (-offset + w.stride - 1) / w.stride;
-              const int64_t ow1 =
-                  w.in - 1 - offset < 0 ? 0 : std::min(w.out, (w.in - 1 - offset) / w.stride + 1);
-              const T* src = col_row + (kh * w.taps + kw) * c;
-              for (int64_t ow = ow0; ow < ow1; ++ow) {
-                AddRun(src + ow * k, c, dst + (ow * w.stride + offset) * c);
-              }
-            }
+// Col2ImRows does rows [begin, end) of the flattened (image, ih) range; with kC > 0 the channel
+// count is kC, fixed at compile time so each pixel's adds are whole vectors (the usual 8 to 64
+// channels), and the adds are the same, in the same order.
+template <int kC, typename T>
+void Col2ImRows(const ConvGeometry& g, const T* col, int64_t first, T* input_grad, int64_t begin,
+                int64_t end) {
+  const int64_t c = kC > 0 ? kC : g.in_c, k = g.patch();
+  const Window1D h = g.h, w = g.w;  // Locals: the stores to input_grad cannot change them.
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t local_image = r / h.in, ih = r % h.in;
+    T* dst = input_grad + ((first + local_image) * h.in + ih) * w.in * c;
+    std::fill(dst, dst + w.in * c, T(0));
+    for (int64_t kh = 0; kh < h.taps; ++kh) {
+      // Output rows oh with start(oh) + kh * dilation == ih.
+      const int64_t t = ih + h.pad_before - kh * h.dilation;
+      if (t < 0 || t % h.stride != 0 || t / h.stride >= h.out) continue;
+      const int64_t oh = t / h.stride;
+      const T* col_row = col + (local_image * h.out + oh) * w.out * k;
+      for (int64_t kw = 0; kw < w.taps; ++kw) {
+        // The outputs ow whose tap kw reads a column iw = ow * stride + offset inside [0,
+        // in).
+        const int64_t offset = kw * w.dilation - w.pad_before;
+        const int64_t ow0 = offset >= 0 ? 0 : (-offset + w.stride - 1) / w.stride;
+        const int64_t ow1 =
+            w.in - 1 - offset < 0 ? 0 : std::min(w.out, (w.in - 1 - offset) / w.stride + 1);
+        const T* src = col_row + (kh * w.taps + kw) * c;
+        for (int64_t ow = ow0; ow < ow1; ++ow) {
+          if constexpr (kC > 0) {
+            AddRunOf<kC>(src + ow * k, dst + (ow * w.stride + offset) * c);
+          } else {
+            AddRun(src + ow * k, c, dst + (ow * w.stride + offset) * c);
           }
         }
-      });
+      }
+    }
+  }
+}
+
+template <typename T>
+void Col2Im(const ConvGeometry& g, const T* col, int64_t first, int64_t images, T* input_grad) {
+  ParallelFor(images * g.h.in, g.w.out * g.patch() + 1,
+              [&g, col, first, input_grad](int64_t begin, int64_t end) {
+                switch (g.in_c) {
+                  case 8:
+                    return Col2ImRows<8>(g, col, first, input_grad, begin, end);
+                  case 16:
+                    return Col2ImRows<16>(g, col, first, input_grad, begin, end);
+                  case 32:
+                    return Col2ImRows<32>(g, col, first, input_grad, begin, end);
+                  case 64:
+                    return Col2ImRows<64>(g, col, first, input_grad, begin, end);
+                  default:
+                    return Col2ImRows<0>(g, col, first, input_grad, begin, end);
+                }
+              });
 }
 
 template <typename T>

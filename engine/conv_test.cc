@@ -465,7 +465,9 @@ rc::Gen<ConvCase> GenConvCase(DType dtype) {
         c.dilations = {*rc::gen::inRange<int64_t>(1, 3), *rc::gen::inRange<int64_t>(1, 3)};
         const int64_t h = *GenInputSize(kh, c.dilations[0], c.padding);
         const int64_t w = *GenInputSize(kw, c.dilations[1], c.padding);
-        const int64_t n = *rc::gen::inRange<int64_t>(1, 4), ch = *rc::gen::inRange<int64_t>(1, 5);
+        // 8 and 16 input channels reach Col2Im's fixed-width kernels.
+        const int64_t n = *rc::gen::inRange<int64_t>(1, 4);
+        const int64_t ch = *rc::gen::element<int64_t>(1, 2, 3, 4, 8, 16);
         const int64_t o = *rc::gen::inRange<int64_t>(1, 5);
         c.x = *GenTensor(Shape({n, h, w, ch}), dtype, -1, 1);
         c.w = *GenTensor(Shape({kh, kw, ch, o}), dtype, -1, 1);
@@ -520,10 +522,15 @@ rc::Gen<PoolCase> GenPoolCase(DType dtype) {
         c.padding = *rc::gen::element(Padding::kSame, Padding::kValid);
         c.ksize = {*rc::gen::inRange<int64_t>(1, 4), *rc::gen::inRange<int64_t>(1, 4)};
         c.strides = {*rc::gen::inRange<int64_t>(1, 4), *rc::gen::inRange<int64_t>(1, 4)};
+        if (*rc::gen::inRange(0, 3) == 0) {
+          c.ksize = c.strides = {2, 2};  // The usual pooling, with its unrolled kernels.
+        }
         const int64_t h = *GenInputSize(c.ksize[0], 1, c.padding);
         const int64_t w = *GenInputSize(c.ksize[1], 1, c.padding);
-        const Shape shape(
-            {*rc::gen::inRange<int64_t>(1, 3), h, w, *rc::gen::inRange<int64_t>(1, 4)});
+        // 8 channels and more reach MaxGradDisjoint's 8-channel window kernels (11: one chunk
+        // and a remainder).
+        const Shape shape({*rc::gen::inRange<int64_t>(1, 3), h, w,
+                           *rc::gen::element<int64_t>(1, 2, 3, 8, 11, 16)});
         // Coarse values half the time, so that windows hold ties.
         c.x = *rc::gen::oneOf(
             GenTensor(shape, dtype, -1, 1),
@@ -573,6 +580,9 @@ RC_GTEST_PROP(PoolProperty, MaxPoolGradFastPathEqualsGeneralPath, ()) {
   c.x = WithSpecials(c.x);
   const Shape out = MaxPool2D(c.x, c.ksize, c.strides, c.padding).value().shape();
   const Tensor g = WithSpecials(*GenTensor(out, dtype, -1, 1));
+  // The forward pass too, on the same special values: whole 2x2 windows take an unrolled loop.
+  RC_ASSERT(::testing::Value(MaxPool2D(c.x, c.ksize, c.strides, c.padding),
+                             BitwiseEquals(NaivePool(c.x, c.ksize, c.strides, c.padding, true))));
   for (int threads : {1, 2}) {
     ScopedNumThreads scoped(threads);
     const Tensor fast = MaxPool2DGrad(c.x, g, c.ksize, c.strides, c.padding).value();

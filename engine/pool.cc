@@ -125,6 +125,20 @@ void MaxForward(const PoolGeometry& g, const T* input, T* out, int64_t* argmax) 
                     T* __restrict best = out + (r * g.w.out + ow) * c;
                     int64_t* __restrict where = kArgmax ? argmax + (r * g.w.out + ow) * c : nullptr;
                     const T* first = image + (h0 * g.w.in + w0) * c;
+                    if (!kArgmax && h1 - h0 == 2 && w1 - w0 == 2) {
+                      // A whole 2x2 window, unrolled: the same order, the same bits.
+                      const T* __restrict v0 = first;
+                      const T* __restrict v1 = first + c;
+                      const T* __restrict v2 = first + g.w.in * c;
+                      const T* __restrict v3 = v2 + c;
+                      for (int64_t ch = 0; ch < c; ++ch) {
+                        T m = v0[ch];
+                        m = Select(Replaces(m, v1[ch]), v1[ch], m);
+                        m = Select(Replaces(m, v2[ch]), v2[ch], m);
+                        best[ch] = Select(Replaces(m, v3[ch]), v3[ch], m);
+                      }
+                      continue;
+                    }
                     std::copy(first, first + c, best);
                     if (kArgmax) std::fill(where, where + c, h0 * g.w.in + w0);
                     for (int64_t ih = h0; ih < h1; ++ih) {
@@ -229,6 +243,41 @@ inline void MaxGradWindow(const T* __restrict in, const T* __restrict src, int64
   }
 }
 
+// MaxGradWindow2x2 is MaxGradWindow<kC> for a whole 2x2 window, unrolled: the same taps in the
+// same order (0: top left, 1: top right, 2: bottom left, 3: bottom right), so the same bits. With
+// the window's shape fixed at compile time the channel loop vectorizes; 2x2 windows are the usual
+// pooling, and the general loop spent most of its time on loop control.
+template <int kC, typename T>
+inline void MaxGradWindow2x2(const T* __restrict in, const T* __restrict src, int64_t c,
+                             int64_t row_stride, T* __restrict out) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // As wide as T.
+  const T* __restrict v0 = in;
+  const T* __restrict v1 = in + c;
+  const T* __restrict v2 = in + row_stride;
+  const T* __restrict v3 = in + row_stride + c;
+  T* __restrict d0 = out;
+  T* __restrict d1 = out + c;
+  T* __restrict d2 = out + row_stride;
+  T* __restrict d3 = out + row_stride + c;
+  for (int ch = 0; ch < kC; ++ch) {
+    T best = v0[ch];
+    I where = 0;
+    bool replace = Replaces(best, v1[ch]);
+    best = Select(replace, v1[ch], best);
+    where = Select(replace, I{1}, where);
+    replace = Replaces(best, v2[ch]);
+    best = Select(replace, v2[ch], best);
+    where = Select(replace, I{2}, where);
+    replace = Replaces(best, v3[ch]);
+    where = Select(replace, I{3}, where);
+    const T grad = T(0) + src[ch];
+    d0[ch] = Select(where == 0, grad, T(0));
+    d1[ch] = Select(where == 1, grad, T(0));
+    d2[ch] = Select(where == 2, grad, T(0));
+    d3[ch] = Select(where == 3, grad, T(0));
+  }
+}
+
 // MaxGradDisjoint is MaxForward<T, true> followed by MaxBackward, fused, for Disjoint windows.
 // Each input element lies in at most one window, so MaxBackward's sum is +0 plus that window's
 // gradient if the element is the window's first maximum, else +0 (the extra +0 terms change no
@@ -263,6 +312,12 @@ void MaxGradDisjoint(const PoolGeometry& g, const T* input, const T* grad, T* in
                     const int64_t at = (h0 * w.in + w0) * c;
                     const T* src = grad + (r * w.out + ow) * c;
                     int64_t ch = 0;
+                    if (h1 - h0 == 2 && w1 - w0 == 2) {
+                      for (; ch + kChunk <= c; ch += kChunk) {
+                        MaxGradWindow2x2<kChunk>(image + at + ch, src + ch, c, row_size,
+                                                 image_grad + at + ch);
+                      }
+                    }
                     for (; ch + kChunk <= c; ch += kChunk) {
                       MaxGradWindow<kChunk>(image + at + ch, src + ch, h1 - h0, w1 - w0, c,
                                             row_size, image_grad + at + ch);
