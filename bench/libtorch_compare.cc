@@ -20,15 +20,31 @@
 //   workload=W1 impl=libtorch ns_per_op=...
 //   workload=W1 impl=concord ns_per_op=...
 // Each figure is the median of 7 timed runs of about 0.2 s each, after a warm-up, at one thread.
+// W2 and W4 time their implementations in alternating rounds instead (9 rounds; each round runs
+// every implementation for about 0.1 s, in turn), so that a slow spell of this shared machine
+// falls on all of them alike, and also print, as a comment line, the median and range over the
+// rounds of each Concord time divided by LibTorch's time of the same round:
+//   # W4 concord/libtorch per round: median 0.812, range 0.770-0.861, 9 rounds
+//
+// Page faults. LibTorch allocates each step's tensors afresh through glibc malloc, which by
+// default hands large freed blocks back to the kernel (munmap, or trimming the heap top) and then
+// faults the pages in again on the next step. On the shared development VM a page fault is slow
+// and its cost swings with the host's load: LibTorch's W4 step measured anywhere from 5 to 25 ms
+// that way, and slower still after Concord's steps had run in the same process. main() therefore
+// tells glibc (mallopt) to keep freed memory, which is LibTorch's fastest and steadiest case here,
+// and the strictest reference for Concord (whose own allocator keeps its blocks anyway). Pass
+// --glibc_default_malloc to measure with glibc's defaults instead.
 //
 // This target is tagged manual: `bazel build //...` and `bazel test //...` never need LibTorch.
 
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -37,8 +53,8 @@
 #include "autodiff/value.h"
 #include "engine/engine.h"
 #include "engine/tensor.h"
-#include "models/models.h"
 #include "engine/threading.h"
+#include "models/models.h"
 
 namespace {
 
@@ -66,10 +82,55 @@ double MedianSeconds(const std::function<void()>& body) {
   return runs[runs.size() / 2];
 }
 
-// MedianNsPerOp is MedianSeconds in ns per op of the W1/W3 chains.
-double MedianNsPerOp(const std::function<void()>& body) {
-  return MedianSeconds(body) * 1e9 / kOps;
+// InterleavedMedians times several implementations of one workload in alternating rounds: after
+// a warm-up of each, every round runs each body for about 0.1 s, in turn. Returns, per body, the
+// median seconds per iteration and each round's time divided by body 0's time in that round.
+struct Interleaved {
+  std::vector<double> median_seconds;
+  std::vector<std::vector<double>> ratio_to_first;  // [body][round]
+};
+
+Interleaved InterleavedMedians(const std::vector<std::function<void()>>& bodies) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int kRounds = 9;
+  std::vector<int> iterations;
+  for (const auto& body : bodies) {
+    for (int i = 0; i < 20; ++i) body();  // warm-up: allocator caches, lazy initialization
+    const auto t0 = Clock::now();
+    body();
+    const double one = std::chrono::duration<double>(Clock::now() - t0).count();
+    iterations.push_back(std::max(1, static_cast<int>(0.1 / std::max(one, 1e-9))));
+  }
+  std::vector<std::vector<double>> seconds(bodies.size());
+  for (int r = 0; r < kRounds; ++r) {
+    for (size_t b = 0; b < bodies.size(); ++b) {
+      const auto start = Clock::now();
+      for (int i = 0; i < iterations[b]; ++i) bodies[b]();
+      seconds[b].push_back(std::chrono::duration<double>(Clock::now() - start).count() /
+                           iterations[b]);
+    }
+  }
+  Interleaved out;
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    std::vector<double> ratios;
+    for (int r = 0; r < kRounds; ++r) ratios.push_back(seconds[b][r] / seconds[0][r]);
+    out.ratio_to_first.push_back(ratios);
+    std::sort(seconds[b].begin(), seconds[b].end());
+    out.median_seconds.push_back(seconds[b][kRounds / 2]);
+  }
+  return out;
 }
+
+// ReportRatio prints the comment line for body b of `timing` against body 0.
+void ReportRatio(const char* workload, const char* impl, const Interleaved& timing, size_t b) {
+  std::vector<double> r = timing.ratio_to_first[b];
+  std::sort(r.begin(), r.end());
+  std::printf("# %s %s/libtorch per round: median %.3f, range %.3f-%.3f, %zu rounds\n", workload,
+              impl, r[r.size() / 2], r.front(), r.back(), r.size());
+}
+
+// MedianNsPerOp is MedianSeconds in ns per op of the W1/W3 chains.
+double MedianNsPerOp(const std::function<void()>& body) { return MedianSeconds(body) * 1e9 / kOps; }
 
 void Report(const char* workload, const char* impl, double ns_per_op) {
   std::printf("workload=%s impl=%s ns_per_op=%.1f\n", workload, impl, ns_per_op);
@@ -132,20 +193,22 @@ struct TorchMlp : torch::nn::Module {
   torch::nn::Linear fc3;
 };
 
-double TorchW2() {
+// TorchW2 returns one training step of the MLP, holding its model and optimizer.
+std::function<void()> TorchW2() {
   auto model = std::make_shared<TorchMlp>();
-  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.01));
+  auto sgd =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.01));
   const torch::Tensor x = torch::randn({128, 784});
   const torch::Tensor y = torch::randint(0, 10, {128}, torch::kLong);
-  return MedianSeconds([&] {
-    sgd.zero_grad();
+  return [model, sgd, x, y] {
+    sgd->zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
     loss.backward();
-    sgd.step();
-  });
+    sgd->step();
+  };
 }
 
-double ConcordW2(bool traced) {
+std::function<void()> ConcordW2(bool traced) {
   namespace cm = concord::models;
   namespace ce = concord::engine;
   cm::DenseOptions relu;
@@ -165,17 +228,19 @@ double ConcordW2(bool traced) {
   std::vector<int64_t> labels(128);
   for (int i = 0; i < 128; ++i) labels[i] = (i * 7) % 10;
   const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({128}), labels)};
-  return MedianSeconds([&] {
+  return [model, x, y, traced] {
     if (!model->TrainOnBatch(x, y, traced).ok()) std::abort();
-  });
+  };
 }
 
 // ---- W4: the small CNN's training step ----------------------------------------------------------
 
 struct TorchCnn : torch::nn::Module {
   TorchCnn()
-      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
-        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)))),
+      : conv1(register_module("conv1",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
+        conv2(register_module("conv2",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)))),
         fc(register_module("fc", torch::nn::Linear(32 * 7 * 7, 10))) {}
   torch::Tensor forward(torch::Tensor x) {
     x = torch::max_pool2d(torch::relu(conv1->forward(x)), 2);
@@ -187,20 +252,21 @@ struct TorchCnn : torch::nn::Module {
   torch::nn::Linear fc;
 };
 
-double TorchW4() {
+std::function<void()> TorchW4() {
   auto model = std::make_shared<TorchCnn>();
-  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.01));
+  auto sgd =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.01));
   const torch::Tensor x = torch::randn({32, 1, 28, 28});
   const torch::Tensor y = torch::randint(0, 10, {32}, torch::kLong);
-  return MedianSeconds([&] {
-    sgd.zero_grad();
+  return [model, sgd, x, y] {
+    sgd->zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
     loss.backward();
-    sgd.step();
-  });
+    sgd->step();
+  };
 }
 
-double ConcordW4() {
+std::function<void()> ConcordW4() {
   namespace cm = concord::models;
   namespace ce = concord::engine;
   cm::Conv2DOptions same_relu;
@@ -222,18 +288,35 @@ double ConcordW4() {
   std::vector<int64_t> labels(32);
   for (int i = 0; i < 32; ++i) labels[i] = (i * 7) % 10;
   const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({32}), labels)};
-  return MedianSeconds([&] {
+  return [model, x, y] {
     if (!model->TrainOnBatch(x, y).ok()) std::abort();
-  });
+  };
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bool glibc_default_malloc = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--glibc_default_malloc") == 0) {
+      glibc_default_malloc = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--glibc_default_malloc]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (!glibc_default_malloc) {
+    // Keep freed memory in the process (see "Page faults" above): no mmap for blocks below 256
+    // MiB, no trimming of the heap top below 256 MiB free.
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  }
   torch::set_num_threads(1);
   concord::engine::SetNumThreads(1);
-  std::printf("# libtorch %s, 1 thread; median of 7 runs; ns per op (2000 ops per iteration)\n",
-              TORCH_VERSION);
+  std::printf(
+      "# libtorch %s, 1 thread; median of 7 runs; ns per op (2000 ops per iteration); %s\n",
+      TORCH_VERSION,
+      glibc_default_malloc ? "glibc's default malloc settings" : "malloc keeps freed memory");
 
   const torch::Tensor tx = torch::ones({16}, torch::dtype(torch::kFloat32));
   const Value cx = Value::Constant(concord::engine::Tensor::Ones(concord::engine::Shape({16})));
@@ -242,11 +325,16 @@ int main() {
   Report("W1", "concord", MedianNsPerOp([&] { ConcordW1(cx); }));
   Report("W3", "libtorch", MedianNsPerOp([&] { TorchW3(tx); }));
   Report("W3", "concord", MedianNsPerOp([&] { ConcordW3(cx); }));
-  std::printf("workload=W2 impl=libtorch ms_per_step=%.3f\n", TorchW2() * 1e3);
-  std::printf("workload=W2 impl=concord_eager ms_per_step=%.3f\n", ConcordW2(false) * 1e3);
-  std::printf("workload=W2 impl=concord_traced ms_per_step=%.3f\n", ConcordW2(true) * 1e3);
+  const Interleaved w2 = InterleavedMedians({TorchW2(), ConcordW2(false), ConcordW2(true)});
+  std::printf("workload=W2 impl=libtorch ms_per_step=%.3f\n", w2.median_seconds[0] * 1e3);
+  std::printf("workload=W2 impl=concord_eager ms_per_step=%.3f\n", w2.median_seconds[1] * 1e3);
+  std::printf("workload=W2 impl=concord_traced ms_per_step=%.3f\n", w2.median_seconds[2] * 1e3);
+  ReportRatio("W2", "concord_eager", w2, 1);
+  ReportRatio("W2", "concord_traced", w2, 2);
   std::fflush(stdout);
-  std::printf("workload=W4 impl=libtorch ms_per_step=%.3f\n", TorchW4() * 1e3);
-  std::printf("workload=W4 impl=concord ms_per_step=%.3f\n", ConcordW4() * 1e3);
+  const Interleaved w4 = InterleavedMedians({TorchW4(), ConcordW4()});
+  std::printf("workload=W4 impl=libtorch ms_per_step=%.3f\n", w4.median_seconds[0] * 1e3);
+  std::printf("workload=W4 impl=concord ms_per_step=%.3f\n", w4.median_seconds[1] * 1e3);
+  ReportRatio("W4", "concord", w4, 1);
   return 0;
 }
