@@ -276,6 +276,38 @@ void BM_Conv2DBackpropFilter(benchmark::State& state) {
 }
 BENCHMARK(BM_Conv2DBackpropFilter)->Unit(benchmark::kMicrosecond);
 
+// BM_Conv2DOneChannel / BM_Conv2DOneChannelBackpropFilter: the small CNN's first layer
+// (BM_CnnStep), [32, 28, 28, 1] * [3, 3, 1, 16], SAME, and its filter gradient, one thread. A
+// 1-channel input makes the GEMM's inner dimension 9.
+constexpr double kConv1Flops = 2.0 * kN * kH * kW * 16 * kK * kK;
+
+void BM_Conv2DOneChannel(benchmark::State& state) {
+  engine::SetNumThreads(1);
+  const Tensor x = Filled(Shape({kN, kH, kW, 1}), 5);
+  const Tensor w = Filled(Shape({kK, kK, 1, 16}), 6);
+  for (auto _ : state) {
+    absl::StatusOr<Tensor> y = engine::Conv2D(x, w, {1, 1}, Padding::kSame);
+    Check(y.ok(), state, "Conv2D failed");
+    benchmark::DoNotOptimize(y);
+  }
+  SetGflops(state, kConv1Flops);
+}
+BENCHMARK(BM_Conv2DOneChannel)->Unit(benchmark::kMicrosecond);
+
+void BM_Conv2DOneChannelBackpropFilter(benchmark::State& state) {
+  engine::SetNumThreads(1);
+  const Tensor x = Filled(Shape({kN, kH, kW, 1}), 5);
+  const Tensor g = Filled(Shape({kN, kH, kW, 16}), 7);
+  for (auto _ : state) {
+    absl::StatusOr<Tensor> dw =
+        engine::Conv2DBackpropFilter(x, Shape({kK, kK, 1, 16}), g, {1, 1}, Padding::kSame);
+    Check(dw.ok(), state, "Conv2DBackpropFilter failed");
+    benchmark::DoNotOptimize(dw);
+  }
+  SetGflops(state, kConv1Flops);
+}
+BENCHMARK(BM_Conv2DOneChannelBackpropFilter)->Unit(benchmark::kMicrosecond);
+
 // BM_MaxPool2D: 2x2 stride-2 max pooling of [32, 28, 28, 32], one thread.
 void BM_MaxPool2D(benchmark::State& state) {
   engine::SetNumThreads(1);

@@ -5,6 +5,8 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/internal/gemm.h"
@@ -363,6 +365,145 @@ void Col2Im(const ConvGeometry& g, const T* col, int64_t first, int64_t images, 
               });
 }
 
+// Note [Small patches without BLAS]
+// A layer whose patch (KH * KW * C) is tiny, like a first layer on a 1-channel image (3x3x1 = 9),
+// makes GEMMs with an inner dimension of 9 (forward) or an output of 9 rows (filter gradient),
+// which OpenBLAS runs at a third of its speed, mostly packing. For float32 patches of at most
+// kDirectPatch elements and a multiple of 8 filters, on CPUs with AVX2, these two products run in
+// the loops below instead, 8 filters to a vector register. Each output element is a sum in a
+// fixed order, multiplies and adds separately rounded (no FMA): the forward pass sums over the
+// patch in (kh, kw, c) order from +0; the filter gradient sums over the pixels in order,
+// continuing a tile's sums from the previous tile's as Gemm's `accumulate` does. The bits
+// therefore depend on the shapes and the tiles, never on the thread count; they differ from
+// OpenBLAS's (which fuses multiply and add), and a CPU without AVX2 takes the GEMM, so, as with
+// OpenBLAS's own per-CPU kernels, such a layer's bits are those of the CPU family.
+constexpr int64_t kDirectPatch = 16;
+constexpr int64_t kDirectFilters = 8;  // floats per AVX2 register
+
+bool HasAvx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+#else
+  return false;
+#endif
+}
+
+template <typename T>
+bool DirectPatch(int64_t k, int64_t o) {
+  return std::is_same_v<T, float> && k <= kDirectPatch && o > 0 && o % kDirectFilters == 0 &&
+         HasAvx2();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CONCORD_DIRECT_PATCH 1
+typedef float V8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) inline V8 LoadV8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+__attribute__((target("avx2"))) inline void StoreV8(V8 v, float* p) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// out[count, o] = col[count, k] x filter[k, o], four pixels at a time.
+template <int kK>
+__attribute__((target("avx2"))) void PatchTimesFilter(int64_t count, int64_t o,
+                                                      const float* __restrict col,
+                                                      const float* __restrict filter,
+                                                      float* __restrict out) {
+  constexpr int64_t k = kK;
+  for (int64_t j = 0; j < o; j += kDirectFilters) {
+    int64_t p = 0;
+    for (; p + 4 <= count; p += 4) {
+      const float* a = col + p * k;
+      V8 acc0 = V8{}, acc1 = V8{}, acc2 = V8{}, acc3 = V8{};
+#pragma GCC unroll 16
+      for (int64_t t = 0; t < k; ++t) {
+        const V8 b = LoadV8(filter + t * o + j);
+        acc0 += a[t] * b;
+        acc1 += a[k + t] * b;
+        acc2 += a[2 * k + t] * b;
+        acc3 += a[3 * k + t] * b;
+      }
+      StoreV8(acc0, out + p * o + j);
+      StoreV8(acc1, out + (p + 1) * o + j);
+      StoreV8(acc2, out + (p + 2) * o + j);
+      StoreV8(acc3, out + (p + 3) * o + j);
+    }
+    for (; p < count; ++p) {
+      V8 acc = V8{};
+      for (int64_t t = 0; t < k; ++t) acc += col[p * k + t] * LoadV8(filter + t * o + j);
+      StoreV8(acc, out + p * o + j);
+    }
+  }
+}
+
+// dw[k, o] (+)= col[count, k]^T x grad[count, o]; `accumulate` continues dw's sums.
+template <int kK>
+__attribute__((target("avx2"))) void PatchGradient(int64_t count, int64_t o,
+                                                   const float* __restrict col,
+                                                   const float* __restrict grad, bool accumulate,
+                                                   float* __restrict dw) {
+  constexpr int64_t k = kK;
+  for (int64_t j = 0; j < o; j += kDirectFilters) {
+    V8 acc[kK];
+#pragma GCC unroll 16
+    for (int64_t t = 0; t < k; ++t) acc[t] = accumulate ? LoadV8(dw + t * o + j) : V8{};
+    for (int64_t p = 0; p < count; ++p) {
+      const V8 g = LoadV8(grad + p * o + j);
+      const float* a = col + p * k;
+#pragma GCC unroll 16
+      for (int64_t t = 0; t < k; ++t) acc[t] += a[t] * g;
+    }
+#pragma GCC unroll 16
+    for (int64_t t = 0; t < k; ++t) StoreV8(acc[t], dw + t * o + j);
+  }
+}
+// WithPatchSize calls fn(std::integral_constant<int, k>()) for kI <= k <= kDirectPatch, so the
+// kernels above see the patch size at compile time and keep their sums in registers.
+template <int kI = 1, typename Fn>
+void WithPatchSize(int64_t k, Fn&& fn) {
+  if (k == kI) {
+    fn(std::integral_constant<int, kI>());
+  } else if constexpr (kI < kDirectPatch) {
+    WithPatchSize<kI + 1>(k, fn);
+  }
+}
+#endif
+
+// ColumnTimesFilter and ColumnGradient are the forward and filter-gradient products of
+// Note [Conv2D as im2col + GEMM], through Note [Small patches without BLAS] when it applies.
+template <typename T>
+void ColumnTimesFilter(int64_t count, int64_t o, int64_t k, const T* col, const T* filter, T* out) {
+#ifdef CONCORD_DIRECT_PATCH
+  if constexpr (std::is_same_v<T, float>) {
+    if (DirectPatch<T>(k, o)) {
+      return WithPatchSize(
+          k, [&](auto kk) { PatchTimesFilter<kk.value>(count, o, col, filter, out); });
+    }
+  }
+#endif
+  internal::Gemm(false, false, count, o, k, col, k, filter, o, /*accumulate=*/false, out, o);
+}
+
+template <typename T>
+void ColumnGradient(int64_t count, int64_t o, int64_t k, const T* col, const T* grad,
+                    bool accumulate, T* dw) {
+#ifdef CONCORD_DIRECT_PATCH
+  if constexpr (std::is_same_v<T, float>) {
+    if (DirectPatch<T>(k, o)) {
+      return WithPatchSize(
+          k, [&](auto kk) { PatchGradient<kk.value>(count, o, col, grad, accumulate, dw); });
+    }
+  }
+#endif
+  internal::Gemm(true, false, k, o, count, col, k, grad, o, accumulate, dw, o);
+}
+
 template <typename T>
 void Conv2DForward(const ConvGeometry& g, const T* input, const T* filter, T* output) {
   const int64_t k = g.patch(), o = g.out_c, pixels = g.batch * g.rows_per_image();
@@ -373,8 +514,7 @@ void Conv2DForward(const ConvGeometry& g, const T* input, const T* filter, T* ou
       for (int64_t t = begin; t < end; ++t) {
         const int64_t first = t * tile, count = std::min(tile, pixels - first);
         Im2Col(g, input, first, count, col.mutable_data<T>());
-        internal::Gemm(false, false, count, o, k, col.data<T>(), k, filter, o,
-                       /*accumulate=*/false, output + first * o, o);
+        ColumnTimesFilter(count, o, k, col.data<T>(), filter, output + first * o);
       }
     });
     return;
@@ -384,8 +524,7 @@ void Conv2DForward(const ConvGeometry& g, const T* input, const T* filter, T* ou
   for (int64_t first = 0; first < pixels; first += chunk) {
     const int64_t count = std::min(chunk, pixels - first);
     Im2Col(g, input, first, count, col.mutable_data<T>());
-    internal::Gemm(false, false, count, o, k, col.data<T>(), k, filter, o, /*accumulate=*/false,
-                   output + first * o, o);
+    ColumnTimesFilter(count, o, k, col.data<T>(), filter, output + first * o);
   }
 }
 
@@ -433,8 +572,8 @@ void Conv2DFilterGrad(const ConvGeometry& g, const T* input, const T* out_grad, 
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t first = t * tile, count = std::min(tile, pixels - first);
           Im2Col(g, input, first, count, col.mutable_data<T>());
-          internal::Gemm(true, false, k, o, count, col.data<T>(), k, out_grad + first * o, o,
-                         /*accumulate=*/t > t0, partial_data + b * k * o, o);
+          ColumnGradient(count, o, k, col.data<T>(), out_grad + first * o, /*accumulate=*/t > t0,
+                         partial_data + b * k * o);
         }
       }
     });
@@ -452,8 +591,8 @@ void Conv2DFilterGrad(const ConvGeometry& g, const T* input, const T* out_grad, 
   for (int64_t first = 0; first < pixels; first += chunk) {
     const int64_t count = std::min(chunk, pixels - first);
     Im2Col(g, input, first, count, col.mutable_data<T>());
-    internal::Gemm(true, false, k, o, count, col.data<T>(), k, out_grad + first * o, o,
-                   /*accumulate=*/first > 0, filter_grad, o);
+    ColumnGradient(count, o, k, col.data<T>(), out_grad + first * o, /*accumulate=*/first > 0,
+                   filter_grad);
   }
 }
 
