@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -13,6 +14,7 @@
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "engine/conv.h"
+#include "engine/elementwise.h"
 #include "engine/tensor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -322,6 +324,77 @@ RC_GTEST_PROP(MaxPool2DGrad, SecondDerivativesMatchFiniteDifferences, ()) {
     return y * y;
   };
   AssertOk(GradGradCheck(fn, {Distinct(c.input)}));
+}
+
+// ---- ReLU then max pooling (Note [ReLU then max pooling] in autodiff/tape.cc) -----------------
+
+// A tensor whose values come from a few, so windows have ties, with NaN, -0 and +0 among them.
+Tensor FewValues(const Shape& s, DType dtype) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> v(static_cast<size_t>(s.num_elements()));
+  for (double& x : v) x = *rc::gen::elementOf(std::vector<double>{-1.5, -0.0, 0.0, 0.5, 2.0, nan});
+  return *engine::Cast(T(s, v), dtype);
+}
+
+bool SameBits(const Value& a, const Tensor& b) {
+  return a.ok() && ::testing::Matches(concord::testing::BitwiseEquals(b))(a.tensor());
+}
+
+// The gradient of MaxPool2D(Relu(z)) the tape computes (with the pooled-size ReluGrad) has the
+// bits of the plain chain rule ReluGrad(y, MaxPool2DGrad(y, g)), on inputs with ties, NaN, -0 and
+// overlapping windows. When y is also read elsewhere or is itself a source, the rewrite must not
+// apply, and the gradients still follow the chain rule term by term.
+RC_GTEST_PROP(ReluThenMaxPool, GradientHasTheChainRulesBits, ()) {
+  const PoolCase c = GenPoolCase(4);
+  const DType dt = Bool() ? DType::kFloat32 : DType::kFloat64;
+  const Tensor z = FewValues(c.input, dt);
+  const Tensor g = FewValues(PoolOutput(c), dt);
+  const int variant = static_cast<int>(Int(0, 2));  // 0: y read once; 1: y read twice; 2: y a source
+  RC_TAG(variant);
+
+  const Value zv = Value::Constant(z);
+  GradientTape tape;
+  tape.Watch(zv);
+  const Value y = Relu(zv);
+  Value target = MaxPool2D(y, c.ksize, c.strides, c.padding) * Value::Constant(g);
+  if (variant == 1) target = SumAll(target) + SumAll(y * y);
+  std::vector<Value> sources = {zv};
+  if (variant == 2) sources.push_back(y);
+  const absl::StatusOr<std::vector<Value>> grads = tape.Gradient(SumAll(target), sources);
+  RC_ASSERT(grads.ok());
+
+  // The chain rule on the engine's kernels. Mul(1, g) and SumAll's ones are exact, so the pooled
+  // gradient is g itself (Mul by one keeps every bit, NaN payloads aside, and the few values
+  // carry none).
+  const Tensor ye = *engine::Relu(z);
+  Tensor dy = *engine::MaxPool2DGrad(ye, g, c.ksize, c.strides, c.padding);
+  if (variant == 1) {  // d/dy of SumAll(y * y) is y + y... as the tape computes it: 1*y + 1*y
+    const Tensor ones = *engine::Cast(Tensor::Ones(c.input), dt);
+    const Tensor yy = *engine::Add(*engine::Mul(ones, ye), *engine::Mul(ones, ye));
+    dy = *engine::Add(yy, dy);
+  }
+  RC_ASSERT(SameBits((*grads)[0], *engine::ReluGrad(ye, dy)));
+  if (variant == 2) RC_ASSERT(SameBits((*grads)[1], dy));
+}
+
+// The rewrite is what runs: an enclosing tape sees ReluGrad applied to the pooled shape.
+TEST(ReluThenMaxPool, TheTapeAppliesReluGradToThePooledGradient) {
+  std::vector<double> v(2 * 4 * 4 * 3);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((i * 7) % 11) - 5.0;
+  const Value z = Value::Constant(T(Shape({2, 4, 4, 3}), v));
+  GradientTape outer;
+  outer.Watch(z);
+  GradientTape inner;
+  inner.Watch(z);
+  const Value p = MaxPool2D(Relu(z), {2, 2}, {2, 2}, Padding::kValid);
+  ASSERT_THAT(inner.Gradient(SumAll(p), {z}), IsOk());
+  int relu_grads = 0;
+  for (const Equation& eq : outer.equations()) {
+    if (eq.primitive != Primitive::kReluGrad) continue;
+    ++relu_grads;
+    EXPECT_EQ(eq.input_specs[0].shape, Shape({2, 2, 2, 3})) << eq.ToString();
+  }
+  EXPECT_EQ(relu_grads, 1);
 }
 
 RC_GTEST_PROP(AvgPool2DGrad, MatchesFiniteDifferences, ()) {

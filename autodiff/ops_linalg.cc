@@ -376,7 +376,7 @@ void RegisterLinalgOps(OpDef* table) {
     def.forward = forward;
     def.grad = grad;
     def.saves_inputs = saves_inputs;
-    def.saves_outputs = false;  // no linalg rule reads its forward output
+    def.saves_outputs = false;  // no linalg rule reads its forward output (but see MaxPool2D)
   };
   set(Primitive::kMatMul, InferMatMul, ForwardMatMul, MatMulGrad, true);
   set(Primitive::kConv2D, InferConv2D, ForwardConv2D, Conv2DGrad, true);
@@ -385,6 +385,9 @@ void RegisterLinalgOps(OpDef* table) {
   set(Primitive::kConv2DBackpropFilter, InferConv2DBackpropFilter, ForwardConv2DBackpropFilter,
       Conv2DBackpropFilterGrad, true);
   set(Primitive::kMaxPool2D, InferPool<kMaxPool2DName>, ForwardMaxPool2D, MaxPool2DGradRule, true);
+  // The tape's ReLU-then-max-pool rewrite reads the pooled output (Note [ReLU then max pooling]
+  // in autodiff/tape.cc).
+  table[static_cast<int>(Primitive::kMaxPool2D)].saves_outputs = true;
   set(Primitive::kMaxPool2DGrad, InferMaxPool2DGrad, ForwardMaxPool2DGrad, MaxPool2DGradGrad, true);
   set(Primitive::kAvgPool2D, InferPool<kAvgPool2DName>, ForwardAvgPool2D, AvgPool2DGradRule, false);
   set(Primitive::kAvgPool2DGrad, InferAvgPool2DGrad, ForwardAvgPool2DGrad, AvgPool2DGradGrad,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "autodiff/dispatch.h"
 #include "autodiff/op_def.h"
+#include "autodiff/ops.h"
 
 namespace concord::autodiff {
 namespace {
@@ -21,6 +22,58 @@ class PauseRecording {
  private:
   bool* recording_;
   bool previous_;
+};
+
+// Note [ReLU then max pooling]
+// A ReLU followed by a max pool (every small CNN) has the chain-rule gradient
+//
+//   dz = ReluGrad(y, MaxPool2DGrad(y, g))      y = Relu(z), p = MaxPool2D(y)
+//
+// whose ReluGrad walks the full-size tensor. Gradient computes instead
+//
+//   dz = MaxPool2DGrad(y, ReluGrad(p, g))
+//
+// with the ReluGrad on the pooled tensor, a quarter of the size for 2x2 pooling. The bits are the
+// same. MaxPool2DGrad writes into element i the sum, in window order starting from +0, of g over
+// the windows whose first maximum is i, and +0 terms elsewhere (Note [Deterministic pooling] in
+// engine/pool.cc). Every window whose first maximum is i has p == y[i] bitwise: the forward pass
+// and the gradient pick it with the same comparison, NaN included. So ReluGrad's test p > 0 is
+// y[i] > 0 for every term of that sum. If it holds, both forms sum the same g values in the same
+// order. If not, the fused form sums only +0 terms, giving +0, and ReluGrad of the first form
+// gives +0 as well.
+//
+// The rewrite applies when the ReLU's output is read by no other recorded equation and is neither
+// the target nor a source, so that MaxPool2D's gradient would be its whole gradient. The result is
+// kept until the walk reaches the ReLU and is accumulated into z's gradient there, so gradients
+// are still summed in the same order (tape_test checks the bits on random inputs with NaN, -0 and
+// overlapping windows). An enclosing tape records ReluGrad and MaxPool2DGrad as usual.
+struct ReluPoolFusion {
+  // Relu equations by output id, and how many recorded equations read each such output.
+  absl::flat_hash_map<int64_t, size_t> relu_by_output;
+  absl::flat_hash_map<int64_t, int> reads;
+  // The fused gradient of z, by the index of the Relu equation that will receive it.
+  absl::flat_hash_map<size_t, Value> pending;
+
+  void Scan(const Equation& eq, size_t index) {
+    if (!relu_by_output.empty()) {
+      for (int64_t id : eq.input_ids) {
+        if (relu_by_output.contains(id)) ++reads[id];
+      }
+    }
+    if (eq.primitive == Primitive::kRelu) relu_by_output[eq.output_ids[0]] = index;
+  }
+
+  // The Relu equation whose output `eq` (a MaxPool2D) alone reads, if the rewrite applies.
+  const size_t* Producer(const Equation& eq, int64_t target,
+                         const absl::flat_hash_set<int64_t>& sources) const {
+    if (eq.primitive != Primitive::kMaxPool2D) return nullptr;
+    const int64_t y = eq.input_ids[0];
+    const auto it = relu_by_output.find(y);
+    if (it == relu_by_output.end() || y == target || sources.contains(y)) return nullptr;
+    const auto r = reads.find(y);
+    if (r == reads.end() || r->second != 1) return nullptr;
+    return &it->second;
+  }
 };
 
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {
@@ -103,7 +156,10 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
     relevant.insert(s.id());
     source_ids.insert(s.id());
   }
-  for (const Equation& eq : equations_) {
+  ReluPoolFusion fusion;
+  for (size_t e = 0; e < equations_.size(); ++e) {
+    const Equation& eq = equations_[e];
+    fusion.Scan(eq, e);
     for (int64_t id : eq.input_ids) {
       if (relevant.contains(id)) {
         relevant.insert(eq.output_ids.begin(), eq.output_ids.end());
@@ -134,21 +190,33 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
       any_needed = any_needed || needs_grad[k];
     }
     const OpDef& def = GetOpDef(eq.primitive);
-    if (any_output_grad && any_needed && def.grad != nullptr) {
-      const GradContext ctx{eq.inputs,   eq.outputs, eq.input_specs, eq.output_specs,
-                            output_grads, eq.attrs,  needs_grad};
-      std::vector<Value> input_grads = def.grad(ctx);
-      CONCORD_CHECK_MSG(input_grads.size() == eq.input_ids.size(),
-                        "a gradient rule returned the wrong number of gradients");
-      for (size_t k = 0; k < input_grads.size(); ++k) {
-        if (!needs_grad[k] || !input_grads[k].defined()) continue;
-        if (!input_grads[k].ok()) {
-          return Annotate(input_grads[k].status(),
-                          absl::StrCat("in the gradient of ", PrimitiveName(eq.primitive)));
-        }
-        auto [it, inserted] = grads.try_emplace(eq.input_ids[k], input_grads[k]);
-        if (!inserted) it->second = Dispatch1(Primitive::kAdd, {it->second, input_grads[k]});
+    std::vector<Value> input_grads;
+    if (const auto fused = fusion.pending.find(e); fused != fusion.pending.end()) {
+      input_grads = {std::move(fused->second)};  // this Relu's input gradient, computed early
+      fusion.pending.erase(fused);
+    } else if (any_output_grad && any_needed && def.grad != nullptr) {
+      const size_t* relu = fusion.Producer(eq, target.id(), source_ids);
+      if (relu != nullptr && needs_grad[0] && output_grads[0].defined()) {
+        const Attrs& at = eq.attrs;
+        fusion.pending[*relu] =
+            MaxPool2DGrad(eq.inputs[0], ReluGrad(eq.outputs[0], output_grads[0]), at.ksize,
+                          at.strides, at.padding);
+      } else {
+        const GradContext ctx{eq.inputs,   eq.outputs, eq.input_specs, eq.output_specs,
+                              output_grads, eq.attrs,  needs_grad};
+        input_grads = def.grad(ctx);
+        CONCORD_CHECK_MSG(input_grads.size() == eq.input_ids.size(),
+                          "a gradient rule returned the wrong number of gradients");
       }
+    }
+    for (size_t k = 0; k < input_grads.size(); ++k) {
+      if (!needs_grad[k] || !input_grads[k].defined()) continue;
+      if (!input_grads[k].ok()) {
+        return Annotate(input_grads[k].status(),
+                        absl::StrCat("in the gradient of ", PrimitiveName(eq.primitive)));
+      }
+      auto [it, inserted] = grads.try_emplace(eq.input_ids[k], input_grads[k]);
+      if (!inserted) it->second = Dispatch1(Primitive::kAdd, {it->second, input_grads[k]});
     }
     // This equation produced its outputs, so nothing older reads their gradients.
     for (int64_t id : eq.output_ids) {
