@@ -39,6 +39,7 @@ using engine::Padding;
 using engine::Shape;
 using engine::Tensor;
 using ::testing::AllOf;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 using Fn = concord::testing::DifferentiableFn;
@@ -336,6 +337,15 @@ Tensor FewValues(const Shape& s, DType dtype) {
   return *engine::Cast(T(s, v), dtype);
 }
 
+// The shapes ReluGrad ran at, as an enclosing tape recorded them.
+std::vector<Shape> ReluGradShapes(const GradientTape& outer) {
+  std::vector<Shape> shapes;
+  for (const Equation& eq : outer.equations()) {
+    if (eq.primitive == Primitive::kReluGrad) shapes.push_back(eq.input_specs[0].shape);
+  }
+  return shapes;
+}
+
 bool SameBits(const Value& a, const Tensor& b) {
   return a.ok() && ::testing::Matches(concord::testing::BitwiseEquals(b))(a.tensor());
 }
@@ -377,6 +387,54 @@ RC_GTEST_PROP(ReluThenMaxPool, GradientHasTheChainRulesBits, ()) {
   if (variant == 2) RC_ASSERT(SameBits((*grads)[1], dy));
 }
 
+// Conv2DBiasRelu(x, w, b) and its gradients have the bits of Relu(Conv2D(x, w) + b), alone and
+// followed by a max pool (where the tape's rewrite takes the ReLU's gradient at the pooled size),
+// with a bias of -0, NaN and values on both sides of zero.
+RC_GTEST_PROP(Conv2DBiasRelu, ValueAndGradientsHaveTheUnfusedOpsBits, ()) {
+  const ConvCase c = GenConvCase(4);
+  const DType dt = Bool() ? DType::kFloat32 : DType::kFloat64;
+  const int64_t filters = c.filter.dim(3);
+  const Value x = Value::Constant(*engine::Cast(Random(c.input), dt));
+  const Value w = Value::Constant(*engine::Cast(Random(c.filter), dt));
+  const Value b = Value::Constant(FewValues(Shape({filters}), dt));
+  const bool pool = Bool();
+  RC_TAG(pool);
+  const auto run = [&](bool fused) {
+    GradientTape tape;
+    for (const Value& v : {x, w, b}) tape.Watch(v);
+    Value y = fused ? Conv2DBiasRelu(x, w, b, c.strides, c.padding, c.dilations)
+                    : Relu(Conv2D(x, w, c.strides, c.padding, c.dilations) + b);
+    if (pool) y = MaxPool2D(y, {2, 2}, {1, 2}, Padding::kSame);
+    const Value out = y;
+    absl::StatusOr<std::vector<Value>> grads = tape.Gradient(SumAll(Square(y)), {x, w, b});
+    RC_ASSERT(grads.ok());
+    grads->push_back(out);
+    return *grads;
+  };
+  const std::vector<Value> fused = run(true), unfused = run(false);
+  for (size_t i = 0; i < fused.size(); ++i) {
+    RC_ASSERT(fused[i].ok());
+    RC_ASSERT(SameBits(fused[i], unfused[i].tensor()));
+  }
+}
+
+// The Conv2D layer's fused primitive also takes the pooled-size ReLU gradient under a max pool.
+TEST(Conv2DBiasRelu, UnderAMaxPoolTheTapeAppliesReluGradToThePooledGradient) {
+  std::vector<double> v(2 * 4 * 4 * 3);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((i * 7) % 11) - 5.0;
+  const Value x = Value::Constant(T(Shape({2, 4, 4, 3}), v));
+  const Value w = Value::Constant(T(Shape({1, 1, 3, 2}), {1, -1, 0.5, 2, -2, 0.25}));
+  const Value b = Value::Constant(T(Shape({2}), {0.5, -0.5}));
+  GradientTape outer;
+  outer.Watch(w);
+  GradientTape inner;
+  inner.Watch(w);
+  const Value p = MaxPool2D(Conv2DBiasRelu(x, w, b, {1, 1}, Padding::kValid), {2, 2}, {2, 2},
+                            Padding::kValid);
+  ASSERT_THAT(inner.Gradient(SumAll(p), {w}), IsOk());
+  EXPECT_THAT(ReluGradShapes(outer), ElementsAre(Shape({2, 2, 2, 2})));
+}
+
 // The rewrite is what runs: an enclosing tape sees ReluGrad applied to the pooled shape.
 TEST(ReluThenMaxPool, TheTapeAppliesReluGradToThePooledGradient) {
   std::vector<double> v(2 * 4 * 4 * 3);
@@ -388,13 +446,7 @@ TEST(ReluThenMaxPool, TheTapeAppliesReluGradToThePooledGradient) {
   inner.Watch(z);
   const Value p = MaxPool2D(Relu(z), {2, 2}, {2, 2}, Padding::kValid);
   ASSERT_THAT(inner.Gradient(SumAll(p), {z}), IsOk());
-  int relu_grads = 0;
-  for (const Equation& eq : outer.equations()) {
-    if (eq.primitive != Primitive::kReluGrad) continue;
-    ++relu_grads;
-    EXPECT_EQ(eq.input_specs[0].shape, Shape({2, 2, 2, 3})) << eq.ToString();
-  }
-  EXPECT_EQ(relu_grads, 1);
+  EXPECT_THAT(ReluGradShapes(outer), ElementsAre(Shape({2, 2, 2, 3})));
 }
 
 RC_GTEST_PROP(AvgPool2DGrad, MatchesFiniteDifferences, ()) {
@@ -463,6 +515,10 @@ RC_GTEST_PROP(LinalgInfer, AgreesWithTheKernelsOnValidInputs, ()) {
     const Tensor x = Tensor::Zeros(c.input, dt), w = Tensor::Zeros(c.filter, dt);
     const Tensor g = Tensor::Zeros(ConvOutput(c), dt);
     CheckInferMatchesKernel(Primitive::kConv2D, {x, w}, a);
+    const int64_t filters = c.filter.dim(3);
+    const Shape bias = Bool() ? Shape({filters}) : Shape({Int(0, 1) == 0 ? filters + 1 : 1, filters});
+    CheckInferMatchesKernel(Primitive::kConv2DBiasRelu,
+                            {x, w, Tensor::Zeros(bias, Bool() ? dt : DType::kFloat32)}, a);
     a.shape = c.input;
     CheckInferMatchesKernel(Primitive::kConv2DBackpropInput, {w, g}, a);
     a.shape = c.filter;
@@ -499,6 +555,7 @@ RC_GTEST_PROP(LinalgInfer, GivesTheKernelsErrorsOnArbitraryShapes, ()) {
   const Tensor x = Tensor::Zeros(shape(), d1), y = Tensor::Zeros(shape(), d2);
   CheckInferMatchesKernel(Primitive::kMatMul, {x, y}, a);
   CheckInferMatchesKernel(Primitive::kConv2D, {x, y}, a);
+  CheckInferMatchesKernel(Primitive::kConv2DBiasRelu, {x, y, Tensor::Zeros(shape(), d2)}, a);
   CheckInferMatchesKernel(Primitive::kConv2DBackpropInput, {x, y}, a);
   CheckInferMatchesKernel(Primitive::kConv2DBackpropFilter, {x, y}, a);
   CheckInferMatchesKernel(Primitive::kMaxPool2D, {x}, a);

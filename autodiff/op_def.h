@@ -47,6 +47,11 @@ struct OpDef {
   // nullptr: not differentiable (comparisons, ArgMax, OneHot, StopGradient); its inputs get no
   // gradient.
   GradFn grad = nullptr;
+  // For a primitive whose output is Relu(pre) (Relu itself, Conv2DBiasRelu): the gradient rule
+  // given d pre in output_grads[0] instead of d output. `grad` is this after ReluGrad(output, g).
+  // The tape uses it when a MaxPool2D has already taken the ReLU's gradient at the pooled size
+  // (Note [ReLU then max pooling] in autodiff/tape.cc).
+  GradFn grad_before_relu = nullptr;
   // Whether the tape keeps the forward inputs / outputs for the gradient rule. Rules that need
   // only shapes say false, so the tape frees those buffers early.
   bool saves_inputs = true;

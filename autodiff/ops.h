@@ -16,6 +16,10 @@
 //     the composite exp(x) / sum(exp(x)) overflows for x > 88 in float32.
 //   - Mean is a composite: Sum(x) / count, bitwise what the engine's Mean computes.
 //   - Square, ExpandDims, Squeeze and Flatten are composites (Mul, Reshape).
+//   - Conv2DBiasRelu is a primitive for speed only: Relu(Conv2D(x, w) + b) bitwise, with the bias
+//     add and the ReLU applied to each tile of the convolution's output while it is in cache
+//     instead of two more passes over the whole output (Note [Fused bias and ReLU] in
+//     engine/conv.cc).
 #ifndef CONCORD_AUTODIFF_OPS_H_
 #define CONCORD_AUTODIFF_OPS_H_
 
@@ -126,6 +130,13 @@ Value OneHot(const Value& indices, int64_t depth, engine::DType dtype = engine::
 Value MatMul(const Value& a, const Value& b, bool transpose_a = false, bool transpose_b = false);
 Value Conv2D(const Value& input, const Value& filter, std::array<int64_t, 2> strides,
              engine::Padding padding, std::array<int64_t, 2> dilations = {1, 1});
+// Conv2DBiasRelu is Relu(Conv2D(input, filter, ...) + bias) with `bias` [O], bitwise, as one
+// primitive: the bias add and the ReLU run on each tile of the convolution's output while it is in
+// cache (Note [Fused bias and ReLU] in engine/conv.cc). The Conv2D layer uses it for a biased ReLU
+// layer; its gradient is that of the three ops.
+Value Conv2DBiasRelu(const Value& input, const Value& filter, const Value& bias,
+                     std::array<int64_t, 2> strides, engine::Padding padding,
+                     std::array<int64_t, 2> dilations = {1, 1});
 Value Conv2DBackpropInput(const engine::Shape& input_shape, const Value& filter,
                           const Value& out_backprop, std::array<int64_t, 2> strides,
                           engine::Padding padding, std::array<int64_t, 2> dilations = {1, 1});

@@ -68,6 +68,9 @@ std::vector<Value> ReluGradRule(const GradContext& ctx) {
   return {ReluGrad(ctx.outputs[0], g)};
 }
 
+// Relu given d pre-activation (OpDef::grad_before_relu): that is the input's gradient.
+std::vector<Value> ReluGradBeforeRelu(const GradContext& ctx) { return {ctx.output_grads[0]}; }
+
 // ReluGrad(x, g) is linear in g: d/dg = ReluGrad(x, gg); x only selects, so it gets none (like
 // Where's cond).
 std::vector<Value> ReluGradGrad(const GradContext& ctx) {
@@ -273,6 +276,7 @@ void RegisterElementwiseGrads(OpDef* table) {
   SetGrad(table, Primitive::kAbs, AbsGrad, true, false);
   SetGrad(table, Primitive::kSign, SignGrad, false, false);
   SetGrad(table, Primitive::kRelu, ReluGradRule, false, true);
+  table[static_cast<int>(Primitive::kRelu)].grad_before_relu = ReluGradBeforeRelu;
   SetGrad(table, Primitive::kExp, ExpGrad, false, true);
   SetGrad(table, Primitive::kLog, LogGrad, true, false);
   SetGrad(table, Primitive::kSqrt, SqrtGrad, false, true);

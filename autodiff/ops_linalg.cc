@@ -193,6 +193,24 @@ Specs InferConv2D(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return std::vector<TensorSpec>{{in[0].dtype, *out}};
 }
 
+// The engine's checks in the engine's order: the pair, the bias dtype, the geometry, the bias
+// shape.
+Specs InferConv2DBiasRelu(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  constexpr absl::string_view kOp = "Conv2DBiasRelu";
+  const std::string operands = absl::StrCat("input ", in[0].ToString(), ", filter ",
+                                            in[1].ToString(), ", bias ", in[2].ToString());
+  if (absl::Status s = CheckFloatingPair(kOp, operands, in[0], in[1], attrs); !s.ok()) return s;
+  if (in[2].dtype != in[0].dtype) return ConvError(kOp, operands, attrs, "dtype mismatch");
+  absl::StatusOr<Shape> out = ConvOutputShape(kOp, operands, in[0].shape, in[1].shape, attrs);
+  if (!out.ok()) return out.status();
+  const int64_t filters = in[1].shape.dim(3);
+  if (in[2].shape != Shape({filters})) {
+    return ConvError(kOp, operands, attrs,
+                     absl::StrCat("bias must have shape [", filters, "], one per filter"));
+  }
+  return std::vector<TensorSpec>{{in[0].dtype, *out}};
+}
+
 // Inputs (filter, out_backprop); attrs.shape is the input's shape.
 Specs InferConv2DBackpropInput(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "Conv2DBackpropInput";
@@ -229,6 +247,12 @@ Specs InferConv2DBackpropFilter(absl::Span<const TensorSpec> in, const Attrs& at
 absl::StatusOr<std::vector<Tensor>> ForwardConv2D(absl::Span<const Tensor> in, const Attrs& attrs) {
   return internal::SingleOutput(
       engine::Conv2D(in[0], in[1], attrs.strides, attrs.padding, attrs.dilations));
+}
+
+absl::StatusOr<std::vector<Tensor>> ForwardConv2DBiasRelu(absl::Span<const Tensor> in,
+                                                          const Attrs& attrs) {
+  return internal::SingleOutput(engine::Conv2DBiasRelu(in[0], in[1], in[2], attrs.strides,
+                                                       attrs.padding, attrs.dilations));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardConv2DBackpropInput(absl::Span<const Tensor> in,
@@ -380,6 +404,12 @@ void RegisterLinalgOps(OpDef* table) {
   };
   set(Primitive::kMatMul, InferMatMul, ForwardMatMul, MatMulGrad, true);
   set(Primitive::kConv2D, InferConv2D, ForwardConv2D, Conv2DGrad, true);
+  set(Primitive::kConv2DBiasRelu, InferConv2DBiasRelu, ForwardConv2DBiasRelu, Conv2DBiasReluGrad,
+      true);
+  // Its rule reads the output (ReluGrad), and it has one given d pre-activation.
+  table[static_cast<int>(Primitive::kConv2DBiasRelu)].saves_outputs = true;
+  table[static_cast<int>(Primitive::kConv2DBiasRelu)].grad_before_relu =
+      Conv2DBiasReluGradBeforeRelu;
   set(Primitive::kConv2DBackpropInput, InferConv2DBackpropInput, ForwardConv2DBackpropInput,
       Conv2DBackpropInputGrad, true);
   set(Primitive::kConv2DBackpropFilter, InferConv2DBackpropFilter, ForwardConv2DBackpropFilter,
@@ -406,6 +436,13 @@ Value MatMul(const Value& a, const Value& b, bool transpose_a, bool transpose_b)
 Value Conv2D(const Value& input, const Value& filter, std::array<int64_t, 2> strides,
              Padding padding, std::array<int64_t, 2> dilations) {
   return Dispatch1(Primitive::kConv2D, {input, filter}, ConvAttrs(strides, padding, dilations));
+}
+
+Value Conv2DBiasRelu(const Value& input, const Value& filter, const Value& bias,
+                     std::array<int64_t, 2> strides, Padding padding,
+                     std::array<int64_t, 2> dilations) {
+  return Dispatch1(Primitive::kConv2DBiasRelu, {input, filter, bias},
+                   ConvAttrs(strides, padding, dilations));
 }
 
 Value Conv2DBackpropInput(const Shape& input_shape, const Value& filter, const Value& out_backprop,

@@ -156,6 +156,27 @@ std::vector<Value> Conv2DGrad(const GradContext& ctx) {
   return out;
 }
 
+// Conv2DBiasRelu(x, w, b) = Relu(Conv2D(x, w) + b). Given dz, the gradient of the pre-activation
+// sum: Conv2D's rule for x and w, and Add's for the broadcast bias (SumToShape), so the values are
+// those the three unfused ops' rules give.
+std::vector<Value> Conv2DBiasReluGradBeforeRelu(const GradContext& ctx) {
+  const Value& dz = ctx.output_grads[0];
+  if (!dz.defined()) return std::vector<Value>(3);
+  std::vector<Value> out = Conv2DGrad(ctx);  // reads inputs 0 and 1 only
+  out.resize(3);
+  if (ctx.needs_grad[2]) out[2] = SumToShape(dz, ctx.input_specs[2].shape);
+  return out;
+}
+
+std::vector<Value> Conv2DBiasReluGrad(const GradContext& ctx) {
+  const Value& g = ctx.output_grads[0];
+  if (!g.defined()) return std::vector<Value>(3);
+  const std::vector<Value> dz = {ReluGrad(ctx.outputs[0], g)};
+  GradContext pre = ctx;
+  pre.output_grads = dz;
+  return Conv2DBiasReluGradBeforeRelu(pre);
+}
+
 // z = Conv2DBackpropInput(w, gy) is bilinear; with h shaped like Conv2D's input,
 // <z, h> = <gy, Conv2D(h, w)> = <w, Conv2DBackpropFilter(h, gy)>.
 std::vector<Value> Conv2DBackpropInputGrad(const GradContext& ctx) {

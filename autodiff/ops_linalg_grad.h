@@ -11,6 +11,8 @@ namespace concord::autodiff::internal {
 
 std::vector<Value> MatMulGrad(const GradContext& ctx);
 std::vector<Value> Conv2DGrad(const GradContext& ctx);
+std::vector<Value> Conv2DBiasReluGrad(const GradContext& ctx);
+std::vector<Value> Conv2DBiasReluGradBeforeRelu(const GradContext& ctx);  // given d pre-ReLU
 std::vector<Value> Conv2DBackpropInputGrad(const GradContext& ctx);
 std::vector<Value> Conv2DBackpropFilterGrad(const GradContext& ctx);
 std::vector<Value> MaxPool2DGradRule(const GradContext& ctx);  // of MaxPool2D

@@ -62,6 +62,7 @@ bool IsFoldable(const Equation& eq) {
   switch (eq.primitive) {
     case Primitive::kMatMul:
     case Primitive::kConv2D:
+    case Primitive::kConv2DBiasRelu:
     case Primitive::kConv2DBackpropInput:
     case Primitive::kConv2DBackpropFilter:
       return false;

@@ -81,6 +81,7 @@ inline constexpr int kVariadic = -1;
   /* linear algebra, convolution, pooling */ \
   X(MatMul, 2, linalg)                      \
   X(Conv2D, 2, linalg)                      \
+  X(Conv2DBiasRelu, 3, linalg)              \
   X(Conv2DBackpropInput, 2, linalg)         \
   X(Conv2DBackpropFilter, 2, linalg)        \
   X(MaxPool2D, 1, linalg)                   \

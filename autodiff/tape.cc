@@ -42,16 +42,18 @@ class PauseRecording {
 // order. If not, the fused form sums only +0 terms, giving +0, and ReluGrad of the first form
 // gives +0 as well.
 //
-// The rewrite applies when the ReLU's output is read by no other recorded equation and is neither
-// the target nor a source, so that MaxPool2D's gradient would be its whole gradient. The result is
-// kept until the walk reaches the ReLU and is accumulated into z's gradient there, so gradients
-// are still summed in the same order (tape_test checks the bits on random inputs with NaN, -0 and
-// overlapping windows). An enclosing tape records ReluGrad and MaxPool2DGrad as usual.
+// The producer of y is any primitive whose output is a ReLU: Relu itself, or Conv2DBiasRelu (the
+// Conv2D layer with a bias and a ReLU). Its OpDef::grad_before_relu takes dz in place of d y. The
+// rewrite applies when y is read by no other recorded equation and is neither the target nor a
+// source, so that MaxPool2D's gradient would be its whole gradient. dz is kept until the walk
+// reaches the producer, whose rule then runs on it, so gradients are still summed in the same
+// order (linalg_grad_test checks the bits on random inputs with NaN, -0 and overlapping windows).
+// An enclosing tape records ReluGrad and MaxPool2DGrad as usual.
 struct ReluPoolFusion {
-  // Relu equations by output id, and how many recorded equations read each such output.
+  // Equations whose output is a ReLU, by output id, and how many recorded equations read it.
   absl::flat_hash_map<int64_t, size_t> relu_by_output;
   absl::flat_hash_map<int64_t, int> reads;
-  // The fused gradient of z, by the index of the Relu equation that will receive it.
+  // d pre-activation for the producer at this index, computed early by its MaxPool2D reader.
   absl::flat_hash_map<size_t, Value> pending;
 
   void Scan(const Equation& eq, size_t index) {
@@ -60,10 +62,12 @@ struct ReluPoolFusion {
         if (relu_by_output.contains(id)) ++reads[id];
       }
     }
-    if (eq.primitive == Primitive::kRelu) relu_by_output[eq.output_ids[0]] = index;
+    if (GetOpDef(eq.primitive).grad_before_relu != nullptr) {
+      relu_by_output[eq.output_ids[0]] = index;
+    }
   }
 
-  // The Relu equation whose output `eq` (a MaxPool2D) alone reads, if the rewrite applies.
+  // The producer whose ReLU output `eq` (a MaxPool2D) alone reads, if the rewrite applies.
   const size_t* Producer(const Equation& eq, int64_t target,
                          const absl::flat_hash_set<int64_t>& sources) const {
     if (eq.primitive != Primitive::kMaxPool2D) return nullptr;
@@ -192,8 +196,16 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
     const OpDef& def = GetOpDef(eq.primitive);
     std::vector<Value> input_grads;
     if (const auto fused = fusion.pending.find(e); fused != fusion.pending.end()) {
-      input_grads = {std::move(fused->second)};  // this Relu's input gradient, computed early
+      // d pre-activation, computed early by the MaxPool2D that reads this ReLU output.
+      const Value dz = std::move(fused->second);
       fusion.pending.erase(fused);
+      if (any_needed) {
+        const GradContext ctx{eq.inputs,  eq.outputs, eq.input_specs, eq.output_specs,
+                              {&dz, 1},   eq.attrs,   needs_grad};
+        input_grads = def.grad_before_relu(ctx);
+        CONCORD_CHECK_MSG(input_grads.size() == eq.input_ids.size(),
+                          "a gradient rule returned the wrong number of gradients");
+      }
     } else if (any_output_grad && any_needed && def.grad != nullptr) {
       const size_t* relu = fusion.Producer(eq, target.id(), source_ids);
       if (relu != nullptr && needs_grad[0] && output_grads[0].defined()) {

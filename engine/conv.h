@@ -42,6 +42,12 @@ absl::StatusOr<Tensor> Conv2D(const Tensor& input, const Tensor& filter,
                               std::array<int64_t, 2> strides, Padding padding,
                               std::array<int64_t, 2> dilations = {1, 1});
 
+// Conv2DBiasRelu returns Relu(Conv2D(input, filter) + bias) with `bias` [O], bitwise, in one pass
+// over the output (Note [Fused bias and ReLU] in conv.cc): the usual CNN layer.
+absl::StatusOr<Tensor> Conv2DBiasRelu(const Tensor& input, const Tensor& filter,
+                                      const Tensor& bias, std::array<int64_t, 2> strides,
+                                      Padding padding, std::array<int64_t, 2> dilations = {1, 1});
+
 // Conv2DBackpropInput returns the gradient of Conv2D with respect to its input: given the input's
 // shape, the filter and `out_backprop` (shaped like Conv2D's output), a tensor of `input_shape`.
 // It is the adjoint of Conv2D in its input: <Conv2D(x, w), g> == <x, Conv2DBackpropInput(g)>.

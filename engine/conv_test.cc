@@ -439,6 +439,60 @@ TEST(Conv2DTest, LayersTooBigForTilesAgreeWithDirectConvolution) {
   EXPECT_NEAR(Dot(w, dw), forward, 1e-12 * scale);
 }
 
+// Relu(Conv2D(x, w) + b), unfused: what Conv2DBiasRelu must equal bitwise.
+Tensor UnfusedBiasRelu(const Tensor& x, const Tensor& w, const Tensor& b, Pair2 strides,
+                       Padding padding, Pair2 dilations) {
+  return Relu(Add(Conv2D(x, w, strides, padding, dilations).value(), b).value()).value();
+}
+
+TEST(Conv2DBiasReluTest, EqualsTheUnfusedOpsOnTilesAndChunksAtAnyThreadCount) {
+  // Four tiles (the shapes of TiledLayersAreCorrect...), then the unsplit path in several chunks
+  // (those of LayersTooBigForTiles...), each at one and two threads.
+  struct Layer {
+    Tensor x, w, b;
+    Pair2 strides, dilations;
+    int64_t budget;
+  };
+  std::vector<Layer> layers = {
+      {Filled(Shape({4, 14, 14, 8}), 1), Filled(Shape({3, 3, 8, 16}), 2),
+       Filled(Shape({16}), 3), {1, 1}, {1, 1}, int64_t{1} << 18},
+      {Filled(Shape({2, 5, 6, 32}), 4), Filled(Shape({3, 3, 32, 40}), 5),
+       Filled(Shape({40}), 6), {2, 2}, {1, 2}, 1000}};
+  layers.push_back(layers[0]);
+  layers.back().x = AsDouble(layers[0].x);
+  layers.back().w = AsDouble(layers[0].w);
+  layers.back().b = AsDouble(layers[0].b);
+  for (const Layer& l : layers) {
+    ScopedColumnBudget budget(l.budget);
+    const Tensor expected = UnfusedBiasRelu(l.x, l.w, l.b, l.strides, Padding::kSame, l.dilations);
+    for (int threads : {1, 2}) {
+      ScopedNumThreads scoped(threads);
+      EXPECT_THAT(Conv2DBiasRelu(l.x, l.w, l.b, l.strides, Padding::kSame, l.dilations),
+                  BitwiseEquals(expected))
+          << l.w.ShapeString() << " at " << threads << " threads";
+    }
+  }
+}
+
+TEST(Conv2DBiasReluTest, RejectsABiasOfTheWrongShapeOrDType) {
+  const Tensor x = Tensor::Zeros(Shape({1, 3, 3, 2}));
+  const Tensor w = Tensor::Zeros(Shape({2, 2, 2, 4}));
+  EXPECT_THAT(Conv2DBiasRelu(x, w, Tensor::Zeros(Shape({3})), {1, 1}, Padding::kSame),
+              InvalidWith("Conv2DBiasRelu: bias must have shape [4], one per filter",
+                          "input float32[1, 3, 3, 2], filter float32[2, 2, 2, 4], bias "
+                          "float32[3]"));
+  EXPECT_THAT(Conv2DBiasRelu(x, w, Tensor::Zeros(Shape({1, 4})), {1, 1}, Padding::kSame),
+              InvalidWith("Conv2DBiasRelu: bias must have shape [4]", "bias float32[1, 4]"));
+  EXPECT_THAT(
+      Conv2DBiasRelu(x, w, Tensor::Zeros(Shape({4}), DType::kFloat64), {1, 1}, Padding::kSame),
+      InvalidWith("Conv2DBiasRelu: dtype mismatch", "bias float64[4]"));
+  EXPECT_THAT(Conv2DBiasRelu(x, w, Tensor(), {1, 1}, Padding::kSame),
+              InvalidWith("Conv2DBiasRelu: input bias is undefined", ""));
+  EXPECT_THAT(Conv2DBiasRelu(x, Tensor::Zeros(Shape({2, 2, 3, 4})), Tensor::Zeros(Shape({4})),
+                             {1, 1}, Padding::kSame),
+              InvalidWith("Conv2DBiasRelu: input has 2 channels but the filter expects 3", ""));
+}
+
 // ---- Properties ------------------------------------------------------------------------------
 
 struct ConvCase {
@@ -530,6 +584,25 @@ RC_GTEST_PROP(Conv2DProperty, Float32GradientsAgreeWithFloat64Loosely, ()) {
   const Tensor dx64 =
       Conv2DBackpropInput(c.x.shape(), f64(c.w), f64(g), c.strides, c.padding, c.dilations).value();
   RC_ASSERT(::testing::Value(f64(dx), AllClose(dx64, 1e-4, 1e-4)));
+}
+
+// Conv2DBiasRelu is Relu(Conv2D + bias) bit for bit, on every geometry the generator reaches
+// (including Note [Small patches without BLAS]) and with a bias holding -0, NaN and values that
+// push the sums to both sides of zero.
+RC_GTEST_PROP(Conv2DProperty, BiasReluEqualsTheUnfusedOpsBitwise, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const ConvCase c = *GenConvCase(dtype);
+  ScopedColumnBudget budget(c.budget);
+  const int64_t o = c.w.shape().dim(3);
+  std::vector<double> b(static_cast<size_t>(o));
+  for (double& v : b) {
+    v = *rc::gen::element(-0.0, 0.0, std::numeric_limits<double>::quiet_NaN(), -0.5, 0.25, -3.0,
+                          3.0);
+  }
+  const Tensor bias = Cast(Tensor::FromVector<double>(Shape({o}), b).value(), dtype).value();
+  const Tensor expected = UnfusedBiasRelu(c.x, c.w, bias, c.strides, c.padding, c.dilations);
+  RC_ASSERT(::testing::Value(Conv2DBiasRelu(c.x, c.w, bias, c.strides, c.padding, c.dilations),
+                             BitwiseEquals(expected)));
 }
 
 struct PoolCase {

@@ -177,6 +177,12 @@ absl::Status Conv2D::BuildImpl(absl::Span<const TensorSpec> input_specs) {
 
 std::vector<Value> Conv2D::CallImpl(absl::Span<const Value> inputs,
                                     const CallContext& /*context*/) {
+  if (options_.use_bias && options_.activation == "relu") {
+    // One primitive with the same bits as the three ops below (Note [Fused bias and ReLU] in
+    // engine/conv.cc).
+    return {autodiff::Conv2DBiasRelu(inputs[0], kernel_.value(), bias_.value(), options_.strides,
+                                     padding_, options_.dilation_rate)};
+  }
   Value y = autodiff::Conv2D(inputs[0], kernel_.value(), options_.strides, padding_,
                              options_.dilation_rate);
   if (options_.use_bias) y = y + bias_.value();
