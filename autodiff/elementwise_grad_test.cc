@@ -243,6 +243,31 @@ RC_GTEST_PROP(ElementwiseGrad, WhereMatchesFiniteDifferencesWithBroadcasting, ()
 }
 
 // ReluGrad(x, g), Relu's gradient rule, is linear in g (first and second order); x gets none.
+// SubMul(x, y, s) = x - y * s: finite differences in all three, and the bits of the gradients of
+// Sub(x, Mul(y, s)), first and second order.
+RC_GTEST_PROP(ElementwiseGrad, SubMulMatchesFiniteDifferencesAndSubOfMulBitwise, ()) {
+  const Shape shape = GenFirstOrderShape();
+  const Tensor x = *GenTensor(shape, DType::kFloat64, -2, 2);
+  const Tensor y = *GenTensor(shape, DType::kFloat64, -2, 2);
+  const Tensor s = *GenTensor(Shape({}), DType::kFloat64, -2, 2);
+  Check(GradCheck([](absl::Span<const Value> in) { return SubMul(in[0], in[1], in[2]); },
+                  {x, y, s}));
+  const std::vector<Value> v = {Value::Constant(x), Value::Constant(y), Value::Constant(s)};
+  const Value h = Value::Constant(*GenTensor(shape, DType::kFloat64, -2, 2));
+  const auto grads = [&](bool fused) {
+    return GradientsOf(
+        [&] {
+          const Value z = fused ? SubMul(v[0], v[1], v[2]) : v[0] - v[1] * v[2];
+          return SumAll(z * z * h);
+        },
+        v);
+  };
+  const std::vector<Value> fused = grads(true), composed = grads(false);
+  for (size_t i = 0; i < v.size(); ++i) {
+    RC_ASSERT(::testing::Matches(BitwiseEquals(composed[i].tensor()))(fused[i].tensor()));
+  }
+}
+
 RC_GTEST_PROP(ElementwiseGrad, ReluGradMatchesFiniteDifferencesInG, ()) {
   const Shape shape = GenFirstOrderShape();
   const Value x = Value::Constant(*GenTensor(shape, DType::kFloat64, -2, 2));

@@ -16,6 +16,8 @@
 //     the composite exp(x) / sum(exp(x)) overflows for x > 88 in float32.
 //   - Mean is a composite: Sum(x) / count, bitwise what the engine's Mean computes.
 //   - Square, ExpandDims, Squeeze and Flatten are composites (Mul, Reshape).
+//   - SubMul(x, y, s) = x - y * s is a primitive for speed only: one pass instead of two for plain
+//     SGD's update, rounding the product and then the difference as Mul and Sub do.
 //   - Conv2DBiasRelu is a primitive for speed only: Relu(Conv2D(x, w) + b) bitwise, with the bias
 //     add and the ReLU applied to each tile of the convolution's output while it is in cache
 //     instead of two more passes over the whole output (Note [Fused bias and ReLU] in
@@ -73,6 +75,9 @@ Value Where(const Value& cond, const Value& x, const Value& y);
 // ReluGrad returns x > 0 ? g : 0 (the same bits as Where(x > 0, g, 0), in one pass): Relu's
 // gradient rule. x and g have the same floating dtype and shape; gradient to g only.
 Value ReluGrad(const Value& x, const Value& g);
+// SubMul returns x - y * s (x and y of one shape, s a rank-0 scalar) in one pass, with the bits
+// of Sub(x, Mul(y, s)), gradients included: the plain SGD update w - g * lr.
+Value SubMul(const Value& x, const Value& y, const Value& s);
 Value Cast(const Value& x, engine::DType dtype);  // gradient flows between floating dtypes
 // StopGradient returns x's value; no gradient flows back through it.
 Value StopGradient(const Value& x);

@@ -136,6 +136,24 @@ absl::StatusOr<std::vector<TensorSpec>> InferReluGrad(absl::Span<const TensorSpe
   return std::vector<TensorSpec>{in[0]};
 }
 
+// SubMul: the engine's checks, in its order (x and y one dtype, s too, floating, x and y one shape,
+// s rank 0).
+absl::StatusOr<std::vector<TensorSpec>> InferSubMul(absl::Span<const TensorSpec> in,
+                                                    const Attrs& /*attrs*/) {
+  CONCORD_RETURN_IF_ERROR(CheckSameDType("SubMul", in[0], in[1]));
+  CONCORD_RETURN_IF_ERROR(CheckSameDType("SubMul", in[0], in[2]));
+  CONCORD_RETURN_IF_ERROR(CheckDTypes("SubMul", in[0], DTypes::kFloating));
+  if (in[0].shape != in[1].shape) {
+    return absl::InvalidArgumentError(absl::StrCat("SubMul: x and y must have one shape: ",
+                                                   in[0].ToString(), " vs ", in[1].ToString()));
+  }
+  if (in[2].shape.rank() != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SubMul: s must be a scalar (rank 0), got ", in[2].ToString()));
+  }
+  return std::vector<TensorSpec>{in[0]};
+}
+
 // Cast converts between any two dtypes.
 absl::StatusOr<std::vector<TensorSpec>> InferCast(absl::Span<const TensorSpec> in,
                                                   const Attrs& attrs) {
@@ -172,6 +190,11 @@ absl::StatusOr<std::vector<Tensor>> ForwardGelu(absl::Span<const Tensor> in, con
 absl::StatusOr<std::vector<Tensor>> ForwardWhere(absl::Span<const Tensor> in,
                                                  const Attrs& /*attrs*/) {
   return internal::SingleOutput(engine::Where(in[0], in[1], in[2]));
+}
+
+absl::StatusOr<std::vector<Tensor>> ForwardSubMul(absl::Span<const Tensor> in,
+                                                  const Attrs& /*attrs*/) {
+  return internal::SingleOutput(engine::SubMul(in[0], in[1], in[2]));
 }
 
 absl::StatusOr<std::vector<Tensor>> ForwardCast(absl::Span<const Tensor> in, const Attrs& attrs) {
@@ -235,6 +258,7 @@ void RegisterElementwiseOps(OpDef* table) {
 
   Set(table, Primitive::kWhere, InferWhere, ForwardWhere);
   Set(table, Primitive::kReluGrad, InferReluGrad, ForwardBinary<engine::ReluGrad>);
+  Set(table, Primitive::kSubMul, InferSubMul, ForwardSubMul);
   Set(table, Primitive::kCast, InferCast, ForwardCast);
   Set(table, Primitive::kStopGradient, InferIdentity, ForwardIdentity);
   RegisterElementwiseGrads(table);
@@ -287,6 +311,9 @@ Value Where(const Value& cond, const Value& x, const Value& y) {
   return Dispatch1(Primitive::kWhere, {cond, x, y});
 }
 Value ReluGrad(const Value& x, const Value& g) { return Dispatch1(Primitive::kReluGrad, {x, g}); }
+Value SubMul(const Value& x, const Value& y, const Value& s) {
+  return Dispatch1(Primitive::kSubMul, {x, y, s});
+}
 Value Cast(const Value& x, DType dtype) {
   Attrs attrs;
   attrs.dtype = dtype;

@@ -71,6 +71,20 @@ std::vector<Value> ReluGradRule(const GradContext& ctx) {
 // Relu given d pre-activation (OpDef::grad_before_relu): that is the input's gradient.
 std::vector<Value> ReluGradBeforeRelu(const GradContext& ctx) { return {ctx.output_grads[0]}; }
 
+// SubMul(x, y, s) = x - y * s: the rules of Sub and of Mul(y, s), composed, so the gradients have
+// the bits the two ops' rules give.
+std::vector<Value> SubMulGrad(const GradContext& ctx) {
+  const Value& g = ctx.output_grads[0];
+  if (!g.defined()) return std::vector<Value>(3);
+  std::vector<Value> out(3);
+  if (ctx.needs_grad[0]) out[0] = ReduceTo(g, ctx.input_specs[0]);
+  if (!ctx.needs_grad[1] && !ctx.needs_grad[2]) return out;
+  const Value product_grad = Neg(g);
+  if (ctx.needs_grad[1]) out[1] = ReduceTo(product_grad * ctx.inputs[2], ctx.input_specs[1]);
+  if (ctx.needs_grad[2]) out[2] = ReduceTo(product_grad * ctx.inputs[1], ctx.input_specs[2]);
+  return out;
+}
+
 // ReluGrad(x, g) is linear in g: d/dg = ReluGrad(x, gg); x only selects, so it gets none (like
 // Where's cond).
 std::vector<Value> ReluGradGrad(const GradContext& ctx) {
@@ -295,6 +309,7 @@ void RegisterElementwiseGrads(OpDef* table) {
   SetGrad(table, Primitive::kWhere, WhereGrad, true, false);
   SetGrad(table, Primitive::kCast, CastGrad, false, false);
   SetGrad(table, Primitive::kReluGrad, ReluGradGrad, true, false);
+  SetGrad(table, Primitive::kSubMul, SubMulGrad, true, false);
   // Not differentiable (grad stays nullptr, nothing saved): comparisons, logic, StopGradient.
   for (Primitive p :
        {Primitive::kEqual, Primitive::kNotEqual, Primitive::kLess, Primitive::kLessEqual,

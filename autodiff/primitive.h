@@ -58,6 +58,7 @@ inline constexpr int kVariadic = -1;
   X(StopGradient, 1, elementwise)           \
   /* elementwise: fused gradients */        \
   X(ReluGrad, 2, elementwise)               \
+  X(SubMul, 3, elementwise)                 \
   /* reductions */                          \
   X(Sum, 1, reduction)                      \
   X(Max, 1, reduction)                      \

@@ -123,6 +123,11 @@ absl::StatusOr<Tensor> Where(const Tensor& cond, const Tensor& x, const Tensor& 
 // g passes through unchanged (-0, NaN and inf included).
 absl::StatusOr<Tensor> ReluGrad(const Tensor& x, const Tensor& g);
 
+// SubMul returns x - y * s elementwise in one pass, with x and y of one shape, s a rank-0 scalar,
+// all of one floating dtype: the plain SGD update w - g * lr. Bitwise equal to Sub(x, Mul(y, s)):
+// the product is rounded, then the difference (never fused into a multiply-add).
+absl::StatusOr<Tensor> SubMul(const Tensor& x, const Tensor& y, const Tensor& s);
+
 // Cast converts every element to `dtype` (always a new buffer, even for the same dtype):
 //   - to bool: x != 0 (so NaN -> true);
 //   - from bool: 0 or 1;

@@ -420,6 +420,41 @@ RC_GTEST_PROP(ElementwiseProperty, ReluGradEqualsWhereGreaterBitwise, ()) {
   }
 }
 
+// SubMul is Sub(x, Mul(y, s)) in one pass: bitwise the same with specials in x, y and s, at any
+// length and at 1 and 2 threads.
+RC_GTEST_PROP(ElementwiseProperty, SubMulEqualsSubOfMulBitwise, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const int64_t n =
+      *rc::gen::oneOf(rc::gen::inRange<int64_t>(0, 70), rc::gen::inRange<int64_t>(130000, 140000));
+  const Shape shape({n});
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> specials = {nan, -0.0, 0.0, inf, -inf, 1e-310, 1e300};
+  auto gen = [&](uint64_t key) {
+    Tensor t =
+        RandomUniform(shape, DType::kFloat64, {*rc::gen::arbitrary<uint64_t>(), key, 0}, -3.0, 3.0)
+            .value();
+    double* p = t.mutable_data<double>();
+    for (int64_t i = 0; i < n; ++i) {
+      if (i % 5 == static_cast<int64_t>(key % 5)) p[i] = specials[(i / 5 + key) % specials.size()];
+    }
+    return Cast(t, dtype).value();
+  };
+  const Tensor x = gen(1);
+  const Tensor y = gen(2);
+  const double scalar = *rc::gen::element(0.01, -0.5, 3.0, -0.0, 1e-300, nan);
+  const Tensor s = Cast(Tensor::Scalar(scalar), dtype).value();
+  const Tensor reference = Sub(x, Mul(y, s).value()).value();
+  for (int threads : {1, 2}) {
+    ScopedNumThreads scoped(threads);
+    const Tensor fused = SubMul(x, y, s).value();
+    if (!BitwiseEqual(fused, reference)) {
+      RC_FAIL("threads " + std::to_string(threads) + ": " +
+              FirstDifference(fused, reference, 0, 0, true));
+    }
+  }
+}
+
 // ---- Determinism
 
 RC_GTEST_PROP(ElementwiseProperty, RepeatedRunsAreBitwiseEqual, ()) {

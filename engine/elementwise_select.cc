@@ -141,6 +141,39 @@ absl::Status ReluGradArgError(const Tensor& x, const Tensor& g) {
       absl::StrCat("ReluGrad: shape mismatch: ", x.ShapeString(), " vs ", g.ShapeString()));
 }
 
+// ---- SubMul
+
+// SubMulRun writes o[i] = x[i] - y[i] * s with the product rounded before the subtraction, as Mul
+// then Sub round it. GCC could otherwise contract the two into a fused multiply-add when FMA is
+// enabled (-mfma), which rounds once; clang contracts only within one expression.
+template <typename T>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+void SubMulRun(const T* __restrict x, const T* __restrict y, T s, T* __restrict o, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T product = y[i] * s;
+    o[i] = x[i] - product;
+  }
+}
+
+absl::Status SubMulArgError(const Tensor& x, const Tensor& y, const Tensor& s) {
+  constexpr absl::string_view kOp = "SubMul";
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, x, "x"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, y, "y"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, s, "s"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckSameDType(kOp, x, y));
+  CONCORD_RETURN_IF_ERROR(internal::CheckSameDType(kOp, x, s));
+  CONCORD_RETURN_IF_ERROR(internal::CheckFloating(kOp, x));
+  if (x.shape() != y.shape()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SubMul: x and y must have one shape: ", x.ShapeString(), " vs ",
+                     y.ShapeString()));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("SubMul: s must be a scalar (rank 0), got ", s.ShapeString()));
+}
+
 // ---- Cast
 
 // Convert maps one value to To without undefined behaviour (the rules are in elementwise.h).
@@ -186,6 +219,26 @@ absl::StatusOr<Tensor> ReluGrad(const Tensor& x, const Tensor& g) {
     T* po = out.mutable_data<T>();
     internal::ForRange(out.num_elements(), 1, [=](int64_t begin, int64_t end) {
       ReluGradRun(px + begin, pg + begin, po + begin, end - begin);
+    });
+  });
+  return out;
+}
+
+absl::StatusOr<Tensor> SubMul(const Tensor& x, const Tensor& y, const Tensor& s) {
+  if (ABSL_PREDICT_FALSE(!x.defined() || !y.defined() || !s.defined() || x.dtype() != y.dtype() ||
+                         x.dtype() != s.dtype() || !IsFloating(x.dtype()) ||
+                         x.shape() != y.shape() || s.shape().rank() != 0)) {
+    return SubMulArgError(x, y, s);
+  }
+  Tensor out = Tensor::Empty(x.shape(), x.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    const T scalar = s.data<T>()[0];
+    T* po = out.mutable_data<T>();
+    internal::ForRange(out.num_elements(), 2, [=](int64_t begin, int64_t end) {
+      SubMulRun(px + begin, py + begin, scalar, po + begin, end - begin);
     });
   });
   return out;

@@ -394,6 +394,33 @@ TEST(ReluGrad, ErrorsNameBothShapes) {
   EXPECT_THAT(ReluGrad(x, Tensor()), InvalidArg("ReluGrad", {"g is undefined"}));
 }
 
+// ---- SubMul
+
+TEST(SubMul, RoundsTheProductThenTheDifference) {
+  // (1 + 2^-23) * (1 + 2^-23) is 1 + 2^-22 + 2^-46, which rounds to 1 + 2^-22 = x[0], so the
+  // difference is 0; a multiply-add (one rounding) would give -2^-46.
+  const float e = std::ldexp(1.0f, -23);
+  const Tensor x = F32({1.f + 2 * e, 5.f, kNanF, -0.f});
+  const Tensor y = F32({1.f + e, -0.f, 1.f, 0.f});
+  const Tensor s = Tensor::Scalar(1.f + e);
+  EXPECT_THAT(SubMul(x, y, s), BitwiseEquals(Sub(x, Mul(y, s).value()).value()));
+  EXPECT_THAT(SubMul(x, y, s), BitwiseEquals(F32({0.f, 5.f, kNanF, -0.f})));
+  EXPECT_THAT(SubMul(F64({3.0}), F64({2.0}), Tensor::Scalar(0.5)), BitwiseEquals(F64({2.0})));
+}
+
+TEST(SubMul, ErrorsNameTheOperands) {
+  const Tensor x = Tensor::Zeros(Shape({2, 3}));
+  const Tensor s = Tensor::Scalar(0.5f);
+  EXPECT_THAT(SubMul(x, Tensor::Zeros(Shape({3})), s),
+              InvalidArg("SubMul", {"one shape", "float32[2, 3]", "float32[3]"}));
+  EXPECT_THAT(SubMul(x, x, Tensor::Zeros(Shape({1}))),
+              InvalidArg("SubMul", {"s must be a scalar", "float32[1]"}));
+  EXPECT_THAT(SubMul(x, x, Tensor::Scalar(0.5)), InvalidArg("SubMul", {"dtype mismatch"}));
+  EXPECT_THAT(SubMul(I32({1}), I32({1}), Tensor::Scalar(int32_t{1})),
+              InvalidArg("SubMul", {"int32[1]"}));
+  EXPECT_THAT(SubMul(x, Tensor(), s), InvalidArg("SubMul", {"y is undefined"}));
+}
+
 // ---- Cast
 
 TEST(Cast, FloatToIntTruncatesSaturatesAndMapsNaNToZero) {

@@ -62,7 +62,7 @@ Value SGD::Update(const Value& gradient, const Variable& variable,
     if (options_.nesterov) return w + (m * options_.momentum - g * lr);
     return w + m;
   }
-  return w - g * lr;
+  return autodiff::SubMul(w, g, lr);  // w - g * lr in one pass, the same bits
 }
 
 }  // namespace concord::models
