@@ -212,7 +212,9 @@ absl::Status CheckSharedLayerGradient(const ArchSpec& spec) {
 // under 100 for these small specs (dims <= 3, batch <= 3): under 1e-8 in all. atol = 1e-6 and
 // rtol = 1e-5 leave a hundredfold margin over that, and are still tight enough that a gradient rule
 // off by 1% (tanh's derivative scaled by 0.99, say) fails on any element whose gradient exceeds
-// 1e-4 in magnitude; with random weights most do.
+// 1e-4 in magnitude; with random weights most do. Rounding noise amplified past this estimate (a
+// BatchNormalization over a batch constant up to rounding) is handled by GradCheck itself: Note
+// [Noisy finite differences] in testing/grad_check.cc.
 GradCheckOptions FiniteDifferenceOptions() {
   GradCheckOptions options;
   options.step = 1e-6;

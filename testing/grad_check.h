@@ -9,8 +9,10 @@
 // How it works. fn's output y (any shape) is reduced to s = sum(y * v) with a fixed random
 // projection v, so every output element takes part. The analytic gradient is the tape's
 // d s / d x_i. The numeric one, per input element, is (s(x + h) - s(x - h)) / (2h), evaluated
-// in float64. An element passes when |analytic - numeric| <= atol + rtol * |numeric|. The first
-// failing element is reported with its input, index and both values.
+// in float64. An element passes when |analytic - numeric| <= atol + rtol * |numeric|, or, when
+// estimates with steps 1.7h and 3.1h disagree with it (rounding noise dominating them), within twice
+// their disagreement more (Note [Noisy finite differences] in grad_check.cc). The first failing
+// element is reported with its input, index and the estimates.
 //
 // GradGradCheck applies GradCheck to g(x) = sum_i sum(grad_i(x) * u_i), where grad_i comes from
 // a tape nested inside GradCheck's own and u_i are fixed random tensors: it checks that

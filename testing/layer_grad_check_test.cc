@@ -47,6 +47,21 @@ TEST(VariableGradCheck, NamesTheFirstWrongElementAndRestoresTheVariable) {
   EXPECT_THAT(w.tensor(), BitwiseEquals(before));
 }
 
+// Note [Noisy finite differences]: (w + 1e10) - 1e10 has derivative 1, but at 1e10 an ulp is
+// 1.9e-6, so a central difference with h = 1e-6 lands on 0, 0.95 or 1.9. The estimates with the
+// other steps disagree, and the check accepts the right gradient. At 1e7 the noise is about 1e-3,
+// and half the gradient (through StopGradient) is still refused.
+TEST(VariableGradCheck, ToleratesRoundingNoiseButNotAWrongGradientAboveIt) {
+  Variable w = MakeVariable();
+  auto noisy = [&] { return (w.value() + 1e10) - 1e10; };
+  EXPECT_THAT(VariableGradCheck(noisy, w), IsOk());
+  auto wrong = [&] {
+    return (w.value() * 0.5 + autodiff::StopGradient(w.value()) * 0.5 + 1e7) - 1e7;
+  };
+  EXPECT_THAT(VariableGradCheck(wrong, w),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("estimates with steps 1.7h and 3.1h")));
+}
+
 TEST(VariableGradCheck, RejectsWhatItCannotCheck) {
   Variable w32 = MakeVariable(DType::kFloat32);
   EXPECT_THAT(VariableGradCheck([&] { return w32.value() * 2.0; }, w32),
