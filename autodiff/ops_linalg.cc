@@ -182,33 +182,30 @@ absl::StatusOr<Shape> ConvOutputShape(absl::string_view op, const std::string& o
   return MakeShape({input.dim(0), h.out, w.out, filter.dim(3)});
 }
 
-Specs InferConv2D(absl::Span<const TensorSpec> in, const Attrs& attrs) {
-  const std::string operands =
-      absl::StrCat("input ", in[0].ToString(), ", filter ", in[1].ToString());
-  if (absl::Status s = CheckFloatingPair("Conv2D", operands, in[0], in[1], attrs); !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<Shape> out = ConvOutputShape("Conv2D", operands, in[0].shape, in[1].shape, attrs);
-  if (!out.ok()) return out.status();
-  return std::vector<TensorSpec>{{in[0].dtype, *out}};
-}
-
-// The engine's checks in the engine's order: the pair, the bias dtype, the geometry, the bias
-// shape.
-Specs InferConv2DBiasRelu(absl::Span<const TensorSpec> in, const Attrs& attrs) {
-  constexpr absl::string_view kOp = "Conv2DBiasRelu";
-  const std::string operands = absl::StrCat("input ", in[0].ToString(), ", filter ",
-                                            in[1].ToString(), ", bias ", in[2].ToString());
-  if (absl::Status s = CheckFloatingPair(kOp, operands, in[0], in[1], attrs); !s.ok()) return s;
-  if (in[2].dtype != in[0].dtype) return ConvError(kOp, operands, attrs, "dtype mismatch");
-  absl::StatusOr<Shape> out = ConvOutputShape(kOp, operands, in[0].shape, in[1].shape, attrs);
+// Conv2D (inputs, filter) and Conv2DBiasRelu (and bias): the engine's checks in the engine's order
+// (the pair, the bias dtype, the geometry, the bias shape).
+Specs InferConvForward(absl::string_view op, absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  const bool bias = in.size() == 3;
+  std::string operands = absl::StrCat("input ", in[0].ToString(), ", filter ", in[1].ToString());
+  if (bias) absl::StrAppend(&operands, ", bias ", in[2].ToString());
+  if (absl::Status s = CheckFloatingPair(op, operands, in[0], in[1], attrs); !s.ok()) return s;
+  if (bias && in[2].dtype != in[0].dtype) return ConvError(op, operands, attrs, "dtype mismatch");
+  absl::StatusOr<Shape> out = ConvOutputShape(op, operands, in[0].shape, in[1].shape, attrs);
   if (!out.ok()) return out.status();
   const int64_t filters = in[1].shape.dim(3);
-  if (in[2].shape != Shape({filters})) {
-    return ConvError(kOp, operands, attrs,
+  if (bias && in[2].shape != Shape({filters})) {
+    return ConvError(op, operands, attrs,
                      absl::StrCat("bias must have shape [", filters, "], one per filter"));
   }
   return std::vector<TensorSpec>{{in[0].dtype, *out}};
+}
+
+Specs InferConv2D(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  return InferConvForward("Conv2D", in, attrs);
+}
+
+Specs InferConv2DBiasRelu(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  return InferConvForward("Conv2DBiasRelu", in, attrs);
 }
 
 // Inputs (filter, out_backprop); attrs.shape is the input's shape.

@@ -632,43 +632,25 @@ absl::Status CheckFloatingPair(const ConvCall& call, const Tensor& a, const Tens
 
 }  // namespace
 
-absl::StatusOr<Tensor> Conv2D(const Tensor& input, const Tensor& filter,
-                              std::array<int64_t, 2> strides, Padding padding,
-                              std::array<int64_t, 2> dilations) {
-  constexpr absl::string_view kOp = "Conv2D";
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, filter, "filter"));
-  const ConvCall call{
-      kOp, absl::StrCat("input ", input.ShapeString(), ", filter ", filter.ShapeString()), strides,
-      padding, dilations};
-  CONCORD_RETURN_IF_ERROR(CheckFloatingPair(call, input, filter));
-  CONCORD_ASSIGN_OR_RETURN(const ConvGeometry g,
-                           MakeConvGeometry(call, input.shape(), filter.shape()));
-  Tensor output = Tensor::Empty(g.output_shape(), input.dtype());
-  if (output.num_elements() == 0) return output;
-  DispatchFloating(input.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Conv2DForward<T>(g, input.data<T>(), filter.data<T>(), output.mutable_data<T>());
-  });
-  return output;
-}
+namespace {
 
-absl::StatusOr<Tensor> Conv2DBiasRelu(const Tensor& input, const Tensor& filter,
-                                      const Tensor& bias, std::array<int64_t, 2> strides,
-                                      Padding padding, std::array<int64_t, 2> dilations) {
-  constexpr absl::string_view kOp = "Conv2DBiasRelu";
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, input, "input"));
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, filter, "filter"));
-  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(kOp, bias, "bias"));
-  const ConvCall call{kOp,
-                      absl::StrCat("input ", input.ShapeString(), ", filter ", filter.ShapeString(),
-                                   ", bias ", bias.ShapeString()),
-                      strides, padding, dilations};
+// ForwardConv is Conv2D, or with a `bias`, Conv2DBiasRelu: the same checks in the same order, the
+// bias's after the pair's dtype and the geometry's.
+absl::StatusOr<Tensor> ForwardConv(absl::string_view op, const Tensor& input, const Tensor& filter,
+                                   const Tensor* bias, std::array<int64_t, 2> strides,
+                                   Padding padding, std::array<int64_t, 2> dilations) {
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(op, input, "input"));
+  CONCORD_RETURN_IF_ERROR(internal::CheckDefined(op, filter, "filter"));
+  if (bias != nullptr) CONCORD_RETURN_IF_ERROR(internal::CheckDefined(op, *bias, "bias"));
+  std::string operands = absl::StrCat("input ", input.ShapeString(), ", filter ",
+                                      filter.ShapeString());
+  if (bias != nullptr) absl::StrAppend(&operands, ", bias ", bias->ShapeString());
+  const ConvCall call{op, std::move(operands), strides, padding, dilations};
   CONCORD_RETURN_IF_ERROR(CheckFloatingPair(call, input, filter));
-  if (bias.dtype() != input.dtype()) return call.Error("dtype mismatch");
+  if (bias != nullptr && bias->dtype() != input.dtype()) return call.Error("dtype mismatch");
   CONCORD_ASSIGN_OR_RETURN(const ConvGeometry g,
                            MakeConvGeometry(call, input.shape(), filter.shape()));
-  if (bias.shape() != Shape({g.out_c})) {
+  if (bias != nullptr && bias->shape() != Shape({g.out_c})) {
     return call.Error(absl::StrCat("bias must have shape [", g.out_c, "], one per filter"));
   }
   Tensor output = Tensor::Empty(g.output_shape(), input.dtype());
@@ -676,9 +658,23 @@ absl::StatusOr<Tensor> Conv2DBiasRelu(const Tensor& input, const Tensor& filter,
   DispatchFloating(input.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     Conv2DForward<T>(g, input.data<T>(), filter.data<T>(), output.mutable_data<T>(),
-                     bias.data<T>());
+                     bias != nullptr ? bias->data<T>() : nullptr);
   });
   return output;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Conv2D(const Tensor& input, const Tensor& filter,
+                              std::array<int64_t, 2> strides, Padding padding,
+                              std::array<int64_t, 2> dilations) {
+  return ForwardConv("Conv2D", input, filter, nullptr, strides, padding, dilations);
+}
+
+absl::StatusOr<Tensor> Conv2DBiasRelu(const Tensor& input, const Tensor& filter,
+                                      const Tensor& bias, std::array<int64_t, 2> strides,
+                                      Padding padding, std::array<int64_t, 2> dilations) {
+  return ForwardConv("Conv2DBiasRelu", input, filter, &bias, strides, padding, dilations);
 }
 
 absl::StatusOr<Tensor> Conv2DBackpropInput(const Shape& input_shape, const Tensor& filter,

@@ -384,35 +384,35 @@ RC_GTEST_PROP(ElementwiseProperty, WhereFastPathEqualsGeneralPathAndReference, (
   }
 }
 
-// ReluGrad is the fused Where(Greater(x, 0), g, 0): bitwise the same on values that include NaN,
-// -0, +0 and infinities, at any length (so every loop tail) and at 1 and 2 threads.
-RC_GTEST_PROP(ElementwiseProperty, ReluGradEqualsWhereGreaterBitwise, ()) {
-  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
-  const int64_t n =
-      *rc::gen::oneOf(rc::gen::inRange<int64_t>(0, 70), rc::gen::inRange<int64_t>(130000, 140000));
-  const Shape shape({n});
-  const double inf = std::numeric_limits<double>::infinity();
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::vector<double> specials = {nan, -nan, -0.0, 0.0, inf, -inf, 1e-310, -1e-310};
-  // Random values with a special one at about one position in four.
-  auto gen = [&](uint64_t key) {
-    Tensor t =
-        RandomUniform(shape, DType::kFloat64, {*rc::gen::arbitrary<uint64_t>(), key, 0}, -3.0, 3.0)
-            .value();
-    double* p = t.mutable_data<double>();
-    for (int64_t i = 0; i < n; ++i) {
-      if (i % 4 == static_cast<int64_t>(key % 4)) p[i] = specials[(i / 4 + key) % specials.size()];
+// A length from 0 to 69 or from 130000 to 139999: every loop tail, and ranges split over threads.
+int64_t GenFusedLength() {
+  return *rc::gen::oneOf(rc::gen::inRange<int64_t>(0, 70),
+                         rc::gen::inRange<int64_t>(130000, 140000));
+}
+
+// Random values in [-3, 3) with, at one position in `every` (offset by `key`), one of `specials`
+// in turn.
+Tensor WithSpecials(int64_t n, DType dtype, uint64_t key, const std::vector<double>& specials,
+                    int64_t every) {
+  Tensor t = RandomUniform(Shape({n}), DType::kFloat64, {*rc::gen::arbitrary<uint64_t>(), key, 0},
+                           -3.0, 3.0)
+                 .value();
+  double* p = t.mutable_data<double>();
+  const int64_t offset = static_cast<int64_t>(key % static_cast<uint64_t>(every));
+  for (int64_t i = 0; i < n; ++i) {
+    if (i % every == offset) {
+      p[i] = specials[(static_cast<uint64_t>(i / every) + key) % specials.size()];
     }
-    return Cast(t, dtype).value();
-  };
-  const Tensor x = gen(1);
-  const Tensor g = gen(2);
-  const Tensor zeros = Tensor::Zeros(shape, dtype);
-  const Tensor reference =
-      Where(Greater(x, Cast(Tensor::Scalar(0.0), dtype).value()).value(), g, zeros).value();
+  }
+  return Cast(t, dtype).value();
+}
+
+// A fused kernel's result equals `reference` bitwise at 1 and 2 threads.
+void CheckFusedAtOneAndTwoThreads(const std::function<Tensor()>& fused_kernel,
+                                  const Tensor& reference) {
   for (int threads : {1, 2}) {
     ScopedNumThreads scoped(threads);
-    const Tensor fused = ReluGrad(x, g).value();
+    const Tensor fused = fused_kernel();
     if (!BitwiseEqual(fused, reference)) {
       RC_FAIL("threads " + std::to_string(threads) + ": " +
               FirstDifference(fused, reference, 0, 0, true));
@@ -420,39 +420,36 @@ RC_GTEST_PROP(ElementwiseProperty, ReluGradEqualsWhereGreaterBitwise, ()) {
   }
 }
 
+// ReluGrad is the fused Where(Greater(x, 0), g, 0): bitwise the same on values that include NaN,
+// -0, +0 and infinities, at any length (so every loop tail) and at 1 and 2 threads.
+RC_GTEST_PROP(ElementwiseProperty, ReluGradEqualsWhereGreaterBitwise, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const int64_t n = GenFusedLength();
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> specials = {nan, -nan, -0.0, 0.0, inf, -inf, 1e-310, -1e-310};
+  const Tensor x = WithSpecials(n, dtype, 1, specials, 4);
+  const Tensor g = WithSpecials(n, dtype, 2, specials, 4);
+  const Tensor zeros = Tensor::Zeros(Shape({n}), dtype);
+  const Tensor reference =
+      Where(Greater(x, Cast(Tensor::Scalar(0.0), dtype).value()).value(), g, zeros).value();
+  CheckFusedAtOneAndTwoThreads([&] { return ReluGrad(x, g).value(); }, reference);
+}
+
 // SubMul is Sub(x, Mul(y, s)) in one pass: bitwise the same with specials in x, y and s, at any
 // length and at 1 and 2 threads.
 RC_GTEST_PROP(ElementwiseProperty, SubMulEqualsSubOfMulBitwise, ()) {
   const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
-  const int64_t n =
-      *rc::gen::oneOf(rc::gen::inRange<int64_t>(0, 70), rc::gen::inRange<int64_t>(130000, 140000));
-  const Shape shape({n});
+  const int64_t n = GenFusedLength();
   const double inf = std::numeric_limits<double>::infinity();
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::vector<double> specials = {nan, -0.0, 0.0, inf, -inf, 1e-310, 1e300};
-  auto gen = [&](uint64_t key) {
-    Tensor t =
-        RandomUniform(shape, DType::kFloat64, {*rc::gen::arbitrary<uint64_t>(), key, 0}, -3.0, 3.0)
-            .value();
-    double* p = t.mutable_data<double>();
-    for (int64_t i = 0; i < n; ++i) {
-      if (i % 5 == static_cast<int64_t>(key % 5)) p[i] = specials[(i / 5 + key) % specials.size()];
-    }
-    return Cast(t, dtype).value();
-  };
-  const Tensor x = gen(1);
-  const Tensor y = gen(2);
+  const Tensor x = WithSpecials(n, dtype, 1, specials, 5);
+  const Tensor y = WithSpecials(n, dtype, 2, specials, 5);
   const double scalar = *rc::gen::element(0.01, -0.5, 3.0, -0.0, 1e-300, nan);
   const Tensor s = Cast(Tensor::Scalar(scalar), dtype).value();
   const Tensor reference = Sub(x, Mul(y, s).value()).value();
-  for (int threads : {1, 2}) {
-    ScopedNumThreads scoped(threads);
-    const Tensor fused = SubMul(x, y, s).value();
-    if (!BitwiseEqual(fused, reference)) {
-      RC_FAIL("threads " + std::to_string(threads) + ": " +
-              FirstDifference(fused, reference, 0, 0, true));
-    }
-  }
+  CheckFusedAtOneAndTwoThreads([&] { return SubMul(x, y, s).value(); }, reference);
 }
 
 // ---- Determinism
