@@ -147,7 +147,7 @@ std::vector<Value> VjpOf(const std::function<std::vector<Value>(absl::Span<const
     if (engine::IsFloating(v.dtype()) && k < grads.size()) {
       result.push_back(grads[k++]);
     } else {
-      result.push_back(Value::Constant(engine::Tensor::Zeros(v.shape(), v.dtype())));
+      result.push_back(Full(v.spec(), 0.0));
     }
   }
   return result;

@@ -93,22 +93,77 @@ Function::Function(Fn fn, FunctionOptions options)
   }
 }
 
-absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature& signature) {
-  if (options_.input_signature.has_value()) {
-    const std::vector<TensorSpec>& fixed = *options_.input_signature;
-    if (fixed.size() != signature.inputs.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("Function '", options_.name, "' takes ",
-                                                     fixed.size(), " inputs by its signature, got ",
-                                                     signature.inputs.size()));
-    }
-    for (size_t i = 0; i < fixed.size(); ++i) {
-      if (fixed[i] != signature.inputs[i]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Function '", options_.name, "': input ", i, " is ", signature.inputs[i].ToString(),
-            " but the input signature says ", fixed[i].ToString()));
+// MatchSignature checks a call's input specs against an explicit input signature and returns
+// the unknown size they give (0 when the signature has no unknown dimension, or when the call is
+// itself traced with the same unknown dimensions).
+absl::StatusOr<int64_t> Function::MatchSignature(const FunctionSignature& signature) const {
+  const std::vector<TensorSpec>& fixed = *options_.input_signature;
+  if (fixed.size() != signature.inputs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("Function '", options_.name, "' takes ",
+                                                   fixed.size(), " inputs by its signature, got ",
+                                                   signature.inputs.size()));
+  }
+  int64_t size = 0;
+  std::string size_from;
+  for (size_t i = 0; i < fixed.size(); ++i) {
+    const TensorSpec& want = fixed[i];
+    const TensorSpec& got = signature.inputs[i];
+    const auto mismatch = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Function '", options_.name, "': input ", i, " is ", got.ToString(),
+          " but the input signature says ", want.ToString(), why));
+    };
+    if (want.dtype != got.dtype || want.shape.rank() != got.shape.rank()) return mismatch("");
+    for (int d = 0; d < want.shape.rank(); ++d) {
+      const int64_t w = want.shape.stand_in_dim(d), g = got.shape.stand_in_dim(d);
+      if (!want.shape.unknown(d)) {
+        if (got.shape.unknown(d) || g != w) return mismatch("");
+        continue;
+      }
+      if (got.shape.unknown(d)) {
+        // A call from a trace with unknown dimensions: the same unknown size only.
+        if (g != w) return mismatch(" (another multiple of the unknown size)");
+        continue;
+      }
+      if (g < 1) return mismatch(" (an unknown size must be at least 1)");
+      if (size == 0) {
+        size = g;
+        size_from = absl::StrCat("input ", i, " axis ", d);
+      } else if (g != size) {
+        return mismatch(absl::StrCat(" (its unknown dimensions stand for one size, which ",
+                                     size_from, " gives as ", size, ")"));
       }
     }
   }
+  return size;
+}
+
+absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature& signature) {
+  if (options_.input_signature.has_value()) {
+    CONCORD_ASSIGN_OR_RETURN(const int64_t size, MatchSignature(signature));
+    if (size > 0) return LookupSized(signature, size);
+  }
+  return LookupTraced(signature);
+}
+
+absl::StatusOr<const Function::Entry*> Function::LookupSized(const FunctionSignature& signature,
+                                                            int64_t size) {
+  const std::string key = Key(signature);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
+  FunctionSignature polymorphic = signature;
+  polymorphic.inputs = *options_.input_signature;
+  CONCORD_ASSIGN_OR_RETURN(const Entry* traced, LookupTraced(polymorphic));
+  absl::StatusOr<Graph> graph = SizeGraph(traced->graph, size);
+  if (!graph.ok()) {
+    return absl::Status(graph.status().code(),
+                        absl::StrCat("Function '", options_.name, "' called with ",
+                                     signature.ToString(), ": ", graph.status().message()));
+  }
+  ++sized_count_;
+  return AddEntry(key, *std::move(graph));
+}
+
+absl::StatusOr<const Function::Entry*> Function::LookupTraced(const FunctionSignature& signature) {
   const std::string key = Key(signature);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
 
@@ -132,25 +187,37 @@ absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature&
                         absl::StrCat("Function '", options_.name, "' traced for ",
                                      signature.ToString(), ": ", graph.status().message()));
   }
-  std::optional<Graph> unoptimized;
-  if (options_.optimize) {
-    absl::StatusOr<Graph> optimized = OptimizeGraph(*graph);  // Note [Graph passes]
-    if (!optimized.ok()) return optimized.status();
-    unoptimized = *std::move(graph);  // replayed under tapes (Note [Replay the traced graph])
-    graph = std::move(optimized);
-  }
   if (trace_count_ > options_.warn_after_traces) {
     options_.on_warning(absl::StrCat("warning: Function '", options_.name, "' traced ",
                                      trace_count_, " times; this trace because ", change,
                                      ". Fix the input shapes or pass an input_signature."));
   }
+  return AddEntry(key, *std::move(graph));
+}
+
+absl::StatusOr<const Function::Entry*> Function::AddEntry(const std::string& key, Graph graph) {
   auto entry = std::make_unique<Entry>();
-  entry->plan = PlanGraph(*graph, PlanOptions{.fuse_elementwise = options_.optimize});
-  for (const Graph::Constant& c : graph->constants()) {
+  bool known = true;
+  for (int64_t id = 0; id < graph.num_values(); ++id) {
+    known = known && graph.spec(id).shape.fully_known();
+  }
+  if (!known) {
+    // A graph with unknown dimensions only runs once sized (LookupSized), or replayed inside
+    // another trace; it is neither optimized nor planned.
+    entry->graph = std::move(graph);
+  } else {
+    if (options_.optimize) {
+      CONCORD_ASSIGN_OR_RETURN(Graph optimized, OptimizeGraph(graph));  // Note [Graph passes]
+      entry->unoptimized = std::move(graph);  // replayed under tapes (Note [Replay the traced graph])
+      entry->graph = std::move(optimized);
+    } else {
+      entry->graph = std::move(graph);
+    }
+    entry->plan = PlanGraph(entry->graph, PlanOptions{.fuse_elementwise = options_.optimize});
+  }
+  for (const Graph::Constant& c : entry->graph.constants()) {
     entry->reads_trainable = entry->reads_trainable || (c.resource != nullptr && c.from_variable);
   }
-  entry->graph = *std::move(graph);
-  entry->unoptimized = std::move(unoptimized);
   const Entry* result = entry.get();
   cache_.emplace(key, std::move(entry));
   return result;

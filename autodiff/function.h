@@ -23,6 +23,20 @@
 // another trace, the graph is replayed op by op through the dispatcher (ReplayGraph), so the tape
 // records each op, an enclosing trace inlines it, and the numbers are the same kernels' either way.
 //
+// Note [Shape-polymorphic traces]
+// An input signature may leave sizes unknown, as tf.function's TensorSpec([None, 784]) does:
+// Shape::Partial({-1, 784}). Every -1 of one signature stands for the same size (the batch size);
+// a call whose unknown dimensions differ is an error naming both. The function is traced once,
+// with the unknown dimensions marked (Note [Unknown dimensions] in engine/shape.h): shape rules
+// track which dimensions are multiples of the unknown size (Note [Shape rules over unknown
+// dimensions] in op_def.h), and traced code that reads such a dimension as a number fails the
+// trace with an error naming the read, because a graph for every size cannot bake in one. A call
+// with a new size gives that graph concrete sizes (SizeGraph in graph.h), which runs every shape
+// rule again and refuses a graph whose shapes do not follow the unknown size; the sized graph is
+// then optimized and planned like a traced one and cached by the call's shapes. trace_count()
+// stays 1; sized_graph_count() counts the sizes. The bits are those of a trace at that size, and
+// so those of an eager run: the same equations run the same kernels on the same shapes.
+//
 // Note [Replay the traced graph]
 // Replay uses the graph as traced, never the optimized one. Graph passes preserve every value's
 // bits, but a tape differentiates the op structure: after CSE has merged `x @ W` computed twice
@@ -76,7 +90,9 @@ struct FunctionSignature {
 
 struct FunctionOptions {
   std::string name = "function";
-  // When set, calls must match these input specs exactly (no retracing on input shapes).
+  // When set, calls must match these input specs (no retracing on input shapes). A dimension
+  // written -1 (Shape::Partial({-1, 784})) is unknown: it matches any size of at least 1, and the
+  // function traces once for all of them (Note [Shape-polymorphic traces]).
   std::optional<std::vector<TensorSpec>> input_signature;
   // Warn on every trace after this many.
   int warn_after_traces = 5;
@@ -113,6 +129,9 @@ class Function {
   int trace_count() const { return trace_count_; }
   const std::vector<FunctionSignature>& traced_signatures() const { return signatures_; }
   const std::string& name() const { return options_.name; }
+  // The number of graphs made from a trace with unknown dimensions by giving them concrete sizes
+  // (one per size seen; Note [Shape-polymorphic traces]). These are not traces.
+  int sized_graph_count() const { return sized_count_; }
 
  private:
   struct Entry {
@@ -126,10 +145,15 @@ class Function {
     bool reads_trainable = false;  // captures a trainable variable
   };
   absl::StatusOr<const Entry*> Lookup(const FunctionSignature& signature);
+  absl::StatusOr<const Entry*> LookupTraced(const FunctionSignature& signature);
+  absl::StatusOr<const Entry*> LookupSized(const FunctionSignature& signature, int64_t size);
+  absl::StatusOr<const Entry*> AddEntry(const std::string& key, Graph graph);
+  absl::StatusOr<int64_t> MatchSignature(const FunctionSignature& signature) const;
 
   Fn fn_;
   FunctionOptions options_;
   int trace_count_ = 0;
+  int sized_count_ = 0;
   std::vector<FunctionSignature> signatures_;
   absl::flat_hash_map<std::string, std::unique_ptr<Entry>> cache_;
 };

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/status.h"
 #include "autodiff/op_def.h"
 
 namespace concord::autodiff {
@@ -117,7 +118,7 @@ absl::Status Graph::Verify() const {
       }
     }
     absl::StatusOr<std::vector<TensorSpec>> inferred =
-        GetOpDef(eq.primitive).infer(eq.input_specs, eq.attrs);
+        InferSpecs(eq.primitive, eq.input_specs, eq.attrs);
     if (!inferred.ok()) {
       return fail(i, eq, absl::StrCat("the shape rule rejects it: ", inferred.status().message()));
     }
@@ -201,6 +202,54 @@ std::string Graph::ToDot() const {
                     spec(id).ToString(), "\"];\n");
   }
   absl::StrAppend(&out, "}\n");
+  return out;
+}
+
+absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size) {
+  const auto fail = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("graph '", graph.name(), "' at unknown size ",
+                                                   size, ": ", what));
+  };
+  if (size < 1) return fail("the unknown size must be at least 1");
+  Graph out(graph.name());
+  for (const TensorSpec& spec : graph.input_specs()) {
+    absl::StatusOr<engine::Shape> shape = SizeUnknown(spec.shape, size);
+    if (!shape.ok()) return fail(shape.status().message());
+    out.AddInput({spec.dtype, *std::move(shape)});
+  }
+  for (const Graph::Constant& c : graph.constants()) {
+    out.AddConstant(c.tensor, c.from_variable, c.resource);
+  }
+  size_t index = 0;
+  for (const Equation& traced : graph.equations()) {
+    const std::string where = absl::StrCat("equation ", index++, " (", PrimitiveName(traced.primitive), ")");
+    Equation eq;
+    eq.primitive = traced.primitive;
+    eq.attrs = traced.attrs;
+    absl::StatusOr<engine::Shape> attr_shape = SizeUnknown(traced.attrs.shape, size);
+    if (!attr_shape.ok()) return fail(absl::StrCat(where, ": ", attr_shape.status().message()));
+    eq.attrs.shape = *std::move(attr_shape);
+    eq.input_ids = traced.input_ids;
+    for (int64_t id : eq.input_ids) eq.input_specs.push_back(out.spec(id));
+    absl::StatusOr<std::vector<TensorSpec>> inferred =
+        GetOpDef(eq.primitive).infer(eq.input_specs, eq.attrs);
+    if (!inferred.ok()) return fail(absl::StrCat(where, ": ", inferred.status().message()));
+    if (inferred->size() != traced.output_specs.size()) return fail(absl::StrCat(where, ": outputs"));
+    for (size_t k = 0; k < inferred->size(); ++k) {
+      const TensorSpec& t = traced.output_specs[k];
+      absl::StatusOr<engine::Shape> expected = SizeUnknown(t.shape, size);
+      if (!expected.ok() || (*inferred)[k].dtype != t.dtype || (*inferred)[k].shape != *expected) {
+        return fail(absl::StrCat(
+            where, ": output ", k, " is ", (*inferred)[k].ToString(), " but the trace saw ",
+            t.ToString(), "; its shape does not follow the unknown size, so the traced code may "
+            "have read a size that differs here. Trace with concrete sizes"));
+      }
+    }
+    eq.output_specs.assign(inferred->begin(), inferred->end());
+    out.AddEquation(std::move(eq));
+  }
+  out.SetOutputs(graph.outputs());
+  CONCORD_RETURN_IF_ERROR(out.Verify());
   return out;
 }
 

@@ -102,6 +102,16 @@ class Graph {
   int64_t num_values_ = 0;
 };
 
+// SizeGraph gives a graph traced with unknown dimensions (Note [Unknown dimensions] in
+// engine/shape.h) concrete sizes for an unknown size of `size`: every dimension c times the
+// unknown size becomes c * size. It runs every shape rule again on the concrete specs and checks
+// that each value's shape is the trace's with those sizes: known dimensions unchanged, unknown
+// ones c * size. A graph whose shapes do not follow (a dimension min(size, 10) that the trace saw
+// as 10) is refused, naming the equation, since the traced code may have read that dimension.
+// A graph without unknown dimensions comes back with the same equations and specs. The result
+// verifies.
+absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size);
+
 }  // namespace concord::autodiff
 
 #endif  // CONCORD_AUTODIFF_GRAPH_H_

@@ -631,6 +631,14 @@ class Parser {
 }  // namespace
 
 absl::StatusOr<std::string> SerializeGraph(const Graph& graph) {
+  for (int64_t id = 0; id < graph.num_values(); ++id) {
+    if (!graph.spec(id).shape.fully_known()) {
+      return absl::UnimplementedError(absl::StrCat(
+          "SerializeGraph: graph '", graph.name(), "': value %", id, " is ",
+          graph.spec(id).ToString(), "; graphs with unknown dimensions cannot be serialized yet "
+          "(serialize SizeGraph(graph, size) instead)"));
+    }
+  }
   for (const Equation& eq : graph.equations()) {
     if (absl::Status s = Serializable(eq.primitive); !s.ok()) {
       return absl::Status(

@@ -62,6 +62,16 @@ struct OpDef {
 // list is complete); the dispatcher answers Unimplemented for one that lacks a forward.
 const OpDef& GetOpDef(Primitive p);
 
+// InferSpecs runs p's shape rule, also on specs and attributes with unknown dimensions (Note
+// [Shape rules over unknown dimensions]). The tracer and Graph::Verify use it.
+absl::StatusOr<std::vector<TensorSpec>> InferSpecs(Primitive p, absl::Span<const TensorSpec> in,
+                                                   const Attrs& attrs);
+
+// SizeUnknown gives `shape` with each unknown dimension made known for an unknown size of `size`:
+// a dimension c times the unknown size becomes c * size. An error when that is not a whole number
+// (c = 1/2 and an odd size) or overflows.
+absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape, int64_t size);
+
 namespace internal {
 // SingleOutput turns a kernel's result into a forward's one-element output list.
 absl::StatusOr<std::vector<engine::Tensor>> SingleOutput(absl::StatusOr<engine::Tensor> t);

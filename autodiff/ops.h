@@ -85,6 +85,10 @@ Value StopGradient(const Value& x);
 // ScalarLike makes a rank-0 constant of x's dtype (for `x * 2.0`); an error if x carries one.
 // The last few constants made on a thread are reused (same Value), since constants are immutable.
 Value ScalarLike(const Value& x, double v);
+// Full is a tensor of `spec` filled with v: a constant, or — when spec has unknown dimensions
+// (Note [Shape-polymorphic traces] in function.h) — a scalar constant broadcast to the shape,
+// which the graph sizes per call. The same bits either way.
+Value Full(const TensorSpec& spec, double v);
 
 Value operator+(const Value& a, const Value& b);
 Value operator-(const Value& a, const Value& b);
@@ -106,6 +110,10 @@ Value Sum(const Value& x, std::vector<int64_t> axes, bool keepdims = false);
 Value SumAll(const Value& x);
 Value Mean(const Value& x, std::vector<int64_t> axes, bool keepdims = false);  // composite
 Value MeanAll(const Value& x);
+// ElementCount is the number of elements of x over `axes`, as a scalar of `dtype` (float32 or
+// float64), computed from x's shape when the op runs: what Mean divides by when a count depends
+// on an unknown size (Note [Shape-polymorphic traces] in function.h). No gradient.
+Value ElementCount(const Value& x, std::vector<int64_t> axes, engine::DType dtype);
 Value Max(const Value& x, std::vector<int64_t> axes, bool keepdims = false);  // ties share
 Value Min(const Value& x, std::vector<int64_t> axes, bool keepdims = false);
 Value LogSumExp(const Value& x, std::vector<int64_t> axes, bool keepdims = false);

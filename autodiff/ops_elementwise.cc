@@ -321,6 +321,14 @@ Value Cast(const Value& x, DType dtype) {
 }
 Value StopGradient(const Value& x) { return Dispatch1(Primitive::kStopGradient, {x}); }
 
+Value Full(const TensorSpec& spec, double v) {
+  if (spec.shape.fully_known()) {
+    return Value::Constant(engine::Tensor::Full(spec.shape, v, spec.dtype));
+  }
+  return BroadcastTo(Value::Constant(engine::Tensor::Full(engine::Shape(), v, spec.dtype)),
+                     spec.shape);
+}
+
 Value ScalarLike(const Value& x, double v) {
   if (!x.defined()) {
     return Value::Error(absl::InvalidArgumentError("ScalarLike: input x is undefined"));

@@ -36,9 +36,7 @@ Value ReduceTo(const Value& g, const TensorSpec& spec) {
   return SumToShape(g, spec.shape);
 }
 
-Value Zeros(const TensorSpec& spec) {
-  return Value::Constant(engine::Tensor::Zeros(spec.shape, spec.dtype));
-}
+Value Zeros(const TensorSpec& spec) { return Full(spec, 0.0); }
 
 // Unary rules: d/dx from the output gradient g.
 

@@ -82,7 +82,7 @@ absl::StatusOr<std::vector<Tensor>> ReshapeForward(absl::Span<const Tensor> in,
 
 std::vector<Value> ReshapeGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
-  return {Reshape(ctx.output_grads[0], ctx.input_specs[0].shape.ToVector())};
+  return {Reshape(ctx.output_grads[0], internal::ReshapeDims(ctx.input_specs[0].shape))};
 }
 
 // ---- BroadcastTo
@@ -199,7 +199,12 @@ std::vector<Value> ConcatGrad(const GradContext& ctx) {
   std::vector<int64_t> begin(rank, 0);
   for (size_t i = 0; i < ctx.input_specs.size(); ++i) {
     const Shape& shape = ctx.input_specs[i].shape;
-    if (ctx.needs_grad[i]) grads[i] = Slice(ctx.output_grads[0], begin, shape.ToVector());
+    if (ctx.needs_grad[i]) {
+      // Every axis but `axis` is whole: an unknown size there is "to the end" (-1).
+      std::vector<int64_t> sizes = shape.DimsOrMinusOne();
+      sizes[axis] = shape.dim(axis);
+      grads[i] = Slice(ctx.output_grads[0], begin, std::move(sizes));
+    }
     begin[axis] += shape.dim(axis);
   }
   return grads;
@@ -242,6 +247,10 @@ std::vector<Value> SliceGrad(const GradContext& ctx) {
   std::vector<std::pair<int64_t, int64_t>> paddings(in.rank());
   for (int d = 0; d < in.rank(); ++d) {
     const int64_t before = ctx.attrs.axes[d];
+    if (in.unknown(d) && out.unknown(d) && in.stand_in_dim(d) == out.stand_in_dim(d)) {
+      paddings[d] = {before, -before};  // the whole axis (so before is 0)
+      continue;
+    }
     paddings[d] = {before, in.dim(d) - before - out.dim(d)};
   }
   return {Pad(ctx.output_grads[0], std::move(paddings))};
@@ -297,8 +306,13 @@ std::vector<Value> PadGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
   const Shape& in = ctx.input_specs[0].shape;
   std::vector<int64_t> begin(in.rank());
-  for (int d = 0; d < in.rank(); ++d) begin[d] = ctx.attrs.axes[2 * d];
-  return {Slice(ctx.output_grads[0], std::move(begin), in.ToVector())};
+  std::vector<int64_t> sizes = in.DimsOrMinusOne();
+  for (int d = 0; d < in.rank(); ++d) {
+    begin[d] = ctx.attrs.axes[2 * d];
+    // An unknown size is "to the end" (-1) only when nothing was padded after it.
+    if (in.unknown(d) && ctx.attrs.axes[2 * d + 1] != 0) sizes[d] = in.dim(d);
+  }
+  return {Slice(ctx.output_grads[0], std::move(begin), std::move(sizes))};
 }
 
 }  // namespace
@@ -326,7 +340,7 @@ Value ExpandDims(const Value& x, int64_t axis) {
         absl::StrCat("ExpandDims: axis ", axis, " is out of range [", -(rank + 1), ", ", rank,
                      "] for ", x.spec().ToString())));
   }
-  std::vector<int64_t> dims = x.shape().ToVector();
+  std::vector<int64_t> dims = internal::ReshapeDims(x.shape());
   dims.insert(dims.begin() + (axis < 0 ? axis + rank + 1 : axis), 1);
   return Reshape(x, std::move(dims));
 }
@@ -350,9 +364,10 @@ Value Squeeze(const Value& x, std::vector<int64_t> axes) {
     }
     drop[*d] = true;
   }
+  const std::vector<int64_t> all = internal::ReshapeDims(x.shape());
   std::vector<int64_t> dims;
   for (int d = 0; d < rank; ++d) {
-    if (!drop[d]) dims.push_back(x.shape().dim(d));
+    if (!drop[d]) dims.push_back(all[d]);
   }
   return Reshape(x, std::move(dims));
 }
@@ -363,9 +378,17 @@ Value Flatten(const Value& x) {
     return Value::Error(absl::InvalidArgumentError(
         absl::StrCat("Flatten: ", x.spec().ToString(), " has no batch axis (rank 0)")));
   }
+  const Shape& shape = x.shape();
+  if (shape.unknown(0) && (shape.unknown_mask() >> 1) == 0) {
+    // An unknown batch (Note [Shape-polymorphic traces] in function.h): [-1, rest], unless rest
+    // is 0, where -1 would be ambiguous (then the batch is read, which fails the trace).
+    int64_t rest = 1;
+    for (int d = 1; d < shape.rank(); ++d) rest *= shape.dim(d);
+    if (rest > 0) return Reshape(x, {-1, rest});
+  }
   int64_t rest = 1;
-  for (int d = 1; d < x.shape().rank(); ++d) rest *= x.shape().dim(d);
-  return Reshape(x, {x.shape().dim(0), rest});
+  for (int d = 1; d < shape.rank(); ++d) rest *= shape.dim(d);
+  return Reshape(x, {shape.dim(0), rest});
 }
 
 Value BroadcastTo(const Value& x, const Shape& shape) {

@@ -60,10 +60,10 @@ Shape ReducedShape(const Shape& x, const std::vector<bool>& mask, bool keepdims)
 // KeptDims is the shape a reduction's result has with keepdims, as Reshape dims. Only called from
 // gradient rules, whose axes were validated by the forward pass.
 std::vector<int64_t> KeptDims(const TensorSpec& x, absl::Span<const int64_t> axes) {
-  std::vector<int64_t> dims = x.shape.ToVector();
   const int rank = x.shape.rank();
-  for (int64_t axis : axes) dims[axis < 0 ? axis + rank : axis] = 1;
-  return dims;
+  engine::Shape kept = x.shape;
+  for (int64_t axis : axes) kept.set_dim(static_cast<int>(axis < 0 ? axis + rank : axis), 1);
+  return internal::ReshapeDims(kept);  // an unknown size kept is -1
 }
 
 // GradKept reshapes an output gradient of a reduction to the keepdims shape, so that it
@@ -127,6 +127,32 @@ absl::StatusOr<std::vector<Tensor>> SumToShapeForward(absl::Span<const Tensor> i
 std::vector<Value> SumToShapeGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
   return {BroadcastTo(ctx.output_grads[0], ctx.input_specs[0].shape)};
+}
+
+// ---- ElementCount
+// --------------------------------------------------------------------------------------------
+// The number of elements of x over `axes`, as a scalar of `dtype`: what Mean divides by when the
+// count depends on an unknown size (Note [Shape-polymorphic traces] in function.h). It reads x's
+// shape, never its data, and has no gradient.
+
+Specs ElementCountInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  CONCORD_ASSIGN_OR_RETURN(std::vector<bool> mask, ReducedMask("ElementCount", in[0], attrs.axes));
+  (void)mask;
+  if (!engine::IsFloating(attrs.dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat("ElementCount: dtype ",
+                                                   engine::DTypeName(attrs.dtype),
+                                                   " is not float32 or float64"));
+  }
+  return std::vector<TensorSpec>{{attrs.dtype, Shape()}};
+}
+
+absl::StatusOr<std::vector<Tensor>> ElementCountForward(absl::Span<const Tensor> in,
+                                                        const Attrs& attrs) {
+  const Shape& shape = in[0].shape();
+  int64_t count = 1;
+  for (int64_t axis : attrs.axes) count *= shape.dim(static_cast<int>(axis < 0 ? axis + shape.rank() : axis));
+  // The conversion ScalarLike makes, so that Sum / ElementCount has the bits of Sum / count.
+  return std::vector<Tensor>{Tensor::Full(Shape(), static_cast<double>(count), attrs.dtype)};
 }
 
 // ---- Max, Min
@@ -278,6 +304,15 @@ Value Mean(const Value& x, std::vector<int64_t> axes, bool keepdims) {
     absl::StatusOr<std::vector<bool>> mask = ReducedMask("Mean", spec, axes);
     if (status.ok()) status = mask.status();
     if (!status.ok()) return Value::Error(std::move(status));
+    bool unknown = false;
+    for (int d = 0; d < spec.shape.rank(); ++d) unknown = unknown || ((*mask)[d] && spec.shape.unknown(d));
+    if (unknown) {
+      // The count depends on the unknown size of a shape-polymorphic trace: computed when the
+      // graph runs, with the same conversion and the same division.
+      std::vector<int64_t> reduced = axes;
+      Value sum = Sum(x, std::move(axes), keepdims);
+      return sum / ElementCount(x, std::move(reduced), spec.dtype);
+    }
     int64_t count = 1;
     for (int d = 0; d < spec.shape.rank(); ++d) {
       if ((*mask)[d]) count *= spec.shape.dim(d);
@@ -286,6 +321,13 @@ Value Mean(const Value& x, std::vector<int64_t> axes, bool keepdims) {
     return Sum(x, std::move(axes), keepdims) / static_cast<double>(count);
   }
   return Sum(x, std::move(axes), keepdims);  // Passes the error along.
+}
+
+Value ElementCount(const Value& x, std::vector<int64_t> axes, engine::DType dtype) {
+  Attrs attrs;
+  attrs.axes = std::move(axes);
+  attrs.dtype = dtype;
+  return Dispatch1(Primitive::kElementCount, {x}, attrs);
 }
 
 Value MeanAll(const Value& x) {
@@ -363,6 +405,8 @@ void RegisterReductionOps(OpDef* table) {
   SetOpDef(table, Primitive::kArgMax, ArgInfer<true>, ArgForward<true>, nullptr, false, false);
   SetOpDef(table, Primitive::kArgMin, ArgInfer<false>, ArgForward<false>, nullptr, false, false);
   SetOpDef(table, Primitive::kSumToShape, SumToShapeInfer, SumToShapeForward, SumToShapeGrad, false,
+           false);
+  SetOpDef(table, Primitive::kElementCount, ElementCountInfer, ElementCountForward, nullptr, false,
            false);
 }
 

@@ -69,6 +69,7 @@ inline constexpr int kVariadic = -1;
   X(ArgMax, 1, reduction)                   \
   X(ArgMin, 1, reduction)                   \
   X(SumToShape, 1, reduction)               \
+  X(ElementCount, 1, reduction)             \
   /* movement */                            \
   X(Transpose, 1, movement)                 \
   X(Reshape, 1, movement)                   \

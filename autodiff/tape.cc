@@ -148,7 +148,7 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
           " but the target is ", target.spec().ToString()));
     }
   } else {
-    seed = Value::Constant(engine::Tensor::Ones(target.shape(), target.dtype()));
+    seed = Full(target.spec(), 1.0);
   }
 
   PauseRecording pause(&recording_);
@@ -164,6 +164,8 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
   for (size_t e = 0; e < equations_.size(); ++e) {
     const Equation& eq = equations_[e];
     fusion.Scan(eq, e);
+    // An op without a gradient rule (ArgMax, ElementCount) passes no gradient on.
+    if (GetOpDef(eq.primitive).grad == nullptr) continue;
     for (int64_t id : eq.input_ids) {
       if (relevant.contains(id)) {
         relevant.insert(eq.output_ids.begin(), eq.output_ids.end());
@@ -249,7 +251,7 @@ absl::StatusOr<std::vector<Value>> GradientTape::Gradient(const Value& target,
       if (!it->second.ok()) return Annotate(it->second.status(), "accumulating a gradient");
       result.push_back(it->second);
     } else if (unconnected == UnconnectedGradients::kZero) {
-      result.push_back(Value::Constant(engine::Tensor::Zeros(s.shape(), s.dtype())));
+      result.push_back(Full(s.spec(), 0.0));
     } else {
       result.push_back(Value());
     }

@@ -19,6 +19,11 @@ int64_t NextTraceSerial() {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
+// OnUnknownDimRead is the engine's UnknownDimReadHook while a trace runs on this thread.
+void OnUnknownDimRead(const engine::Shape& shape, int axis, const char* accessor) {
+  if (current_trace != nullptr) current_trace->UnknownDimRead(shape, axis, accessor);
+}
+
 std::string Producer(const Value& v) {
   const int p = v.node()->producer;
   if (p < 0) return "an input of the traced function";
@@ -35,9 +40,11 @@ TraceContext::TraceContext(std::string name)
       outer_tapes_(ActiveTapes().size()),
       previous_(current_trace) {
   current_trace = this;
+  previous_hook_ = engine::internal::SetUnknownDimReadHook(&OnUnknownDimRead);
 }
 
 TraceContext::~TraceContext() {
+  engine::internal::SetUnknownDimReadHook(previous_hook_);
   current_trace = previous_;
   for (auto it = on_finish_.rbegin(); it != on_finish_.rend(); ++it) (*it)();
 }
@@ -84,7 +91,7 @@ void TraceContext::Record(Primitive p, absl::Span<const Value> inputs, const Att
     eq.input_ids.push_back(inputs[i].id());
     eq.input_specs.push_back(inputs[i].spec());
   }
-  absl::StatusOr<std::vector<TensorSpec>> specs = GetOpDef(p).infer(eq.input_specs, attrs);
+  absl::StatusOr<std::vector<TensorSpec>> specs = InferSpecs(p, eq.input_specs, attrs);
   if (!specs.ok()) return fail(specs.status());
   out->clear();
   for (TensorSpec& s : *specs) {
@@ -103,6 +110,20 @@ absl::Status TraceContext::HostRead(const Value& v) {
       "value. Branch with Cond, loop with WhileLoop, or select elementwise with Where"));
   if (error_.ok()) error_ = status;
   return status;
+}
+
+void TraceContext::UnknownDimRead(const engine::Shape& shape, int axis, const char* accessor) {
+  if (!error_.ok()) return;
+  const std::string where =
+      staged_.empty() ? "before the first op"
+                      : absl::StrCat("after op ", staged_.size(), " (",
+                                     PrimitiveName(staged_[staged_.size() - 1].primitive), ")");
+  error_ = absl::FailedPreconditionError(absl::StrCat(
+      "tracing '", name_, "': dimension ", axis, " of ", shape.ToString(),
+      " depends on the unknown size of the input signature, but the traced code read it as a "
+      "number (Shape::", accessor, ") ", where, "; a graph for every size cannot bake in one "
+      "size. Take sizes from tensors instead (Reshape with -1, Mean, SumToShape with the shape "
+      "itself), or give the input signature concrete sizes"));
 }
 
 absl::StatusOr<Graph> TraceContext::Finish(absl::Span<const Value> outputs) {

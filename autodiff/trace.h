@@ -27,6 +27,11 @@
 // trace's ops (a Function called under a recording tape replays its graph through the dispatcher
 // instead; see function.h).
 //
+// Input specs may have unknown dimensions (Note [Unknown dimensions] in engine/shape.h): shape
+// rules then run over them (Note [Shape rules over unknown dimensions] in op_def.h), and reading
+// such a dimension as a number fails the trace like reading a value does. The graph keeps the
+// unknown dimensions; Function gives it concrete sizes per call (function.h).
+//
 // A symbolic value belongs to one trace (by serial number). Using it after its trace ended, or
 // inside another trace, is an error at that op, never a crash.
 #ifndef CONCORD_AUTODIFF_TRACE_H_
@@ -47,6 +52,7 @@
 #include "autodiff/graph.h"
 #include "autodiff/primitive.h"
 #include "autodiff/value.h"
+#include "engine/shape.h"
 
 namespace concord::autodiff {
 
@@ -90,6 +96,10 @@ class TraceContext {
   // HostRead records (once) and returns the error for reading symbolic `v` on the host.
   absl::Status HostRead(const Value& v);
 
+  // UnknownDimRead records (once) the error for reading a dimension that depends on the unknown
+  // size of the input signature as a number (Note [Unknown dimensions] in engine/shape.h).
+  void UnknownDimRead(const engine::Shape& shape, int axis, const char* accessor);
+
   // OnFinish registers `fn` to run when the trace ends (last registered runs first); owners of
   // resources use it to restore concrete values (Note [Resources in traces] in resource.h).
   void OnFinish(std::function<void()> fn) { on_finish_.push_back(std::move(fn)); }
@@ -115,6 +125,7 @@ class TraceContext {
   // Equations over Value ids, in execution order.
   EquationList staged_;
   std::vector<std::function<void()>> on_finish_;
+  engine::internal::UnknownDimReadHook previous_hook_ = nullptr;
 };
 
 // CurrentTrace is the thread's innermost active trace, or nullptr.

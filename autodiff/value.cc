@@ -88,7 +88,8 @@ const engine::Tensor& Value::tensor() const {
     internal::ReportHostRead(*this).IgnoreError();  // The trace keeps the error.
     // A stand-in so the traced code runs to its end; the trace has already failed.
     if (!node_->tensor.defined()) {
-      node_->tensor = engine::Tensor::Zeros(node_->spec.shape, node_->spec.dtype);
+      // At the stand-in sizes, unmarked: the host read is already the trace's error.
+      node_->tensor = engine::Tensor::Zeros(node_->spec.shape.StandIn(), node_->spec.dtype);
     }
   }
   return node_->tensor;

@@ -1,6 +1,7 @@
 #include "engine/shape.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -46,7 +47,77 @@ absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims) {
   return shape;
 }
 
+namespace {
+thread_local internal::UnknownDimReadHook unknown_dim_read_hook = nullptr;
+
+// Multiple describes an unknown size's stand-in: "?", "2*?", "?/2", "3*?/2".
+std::string Multiple(int64_t stand_in) {
+  const int64_t g = std::gcd(stand_in, kUnknownStandIn);
+  const int64_t p = stand_in / g, q = kUnknownStandIn / g;
+  std::string out = p == 1 ? "?" : absl::StrCat(p, "*?");
+  if (q != 1) absl::StrAppend(&out, "/", q);
+  return out;
+}
+}  // namespace
+
+namespace internal {
+UnknownDimReadHook SetUnknownDimReadHook(UnknownDimReadHook hook) {
+  UnknownDimReadHook previous = unknown_dim_read_hook;
+  unknown_dim_read_hook = hook;
+  return previous;
+}
+}  // namespace internal
+
+void Shape::ReportUnknownRead(int axis, const char* accessor) const {
+  if (unknown_dim_read_hook != nullptr) unknown_dim_read_hook(*this, axis, accessor);
+}
+
+bool Shape::EqualWithUnknown(const Shape& a, const Shape& b) {
+  for (int i = 0; i < a.rank_; ++i) {
+    const bool ua = a.unknown(i), ub = b.unknown(i);
+    if (ua != ub) {
+      (ua ? a : b).ReportUnknownRead(i, "operator==");
+      return false;
+    }
+    if (a.dims_[i] != b.dims_[i]) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<Shape> Shape::Partial(absl::Span<const int64_t> dims) {
+  std::vector<int64_t> stand_in(dims.begin(), dims.end());
+  uint8_t mask = 0;
+  for (size_t i = 0; i < stand_in.size(); ++i) {
+    if (stand_in[i] == -1) {
+      stand_in[i] = kUnknownStandIn;
+      mask = static_cast<uint8_t>(mask | 1u << i);
+    }
+  }
+  absl::StatusOr<Shape> shape = FromDims(stand_in);
+  if (!shape.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shape [", absl::StrJoin(dims, ", "), "] is not a valid partial shape (sizes >= 0, or -1 "
+        "for unknown; rank at most ", kMaxRank, ")"));
+  }
+  return shape->WithUnknown(mask);
+}
+
+Shape Shape::Partial(std::initializer_list<int64_t> dims) {
+  absl::StatusOr<Shape> shape = Partial(absl::MakeConstSpan(dims.begin(), dims.size()));
+  CONCORD_CHECK_MSG(shape.ok(), "Shape::Partial literal with a size below -1 or rank above 6");
+  return *shape;
+}
+
+std::vector<int64_t> Shape::DimsOrMinusOne() const {
+  std::vector<int64_t> out(dims_.begin(), dims_.begin() + rank_);
+  for (int i = 0; i < rank_; ++i) {
+    if (unknown(i)) out[i] = -1;
+  }
+  return out;
+}
+
 int64_t Shape::num_elements() const {
+  if (unknown_ != 0) ReportUnknownRead(FirstUnknown(), "num_elements");
   int64_t n = 1;
   for (int i = 0; i < rank_; ++i) n *= dims_[i];
   return n;
@@ -56,9 +127,11 @@ void Shape::set_dim(int axis, int64_t size) {
   CONCORD_CHECK(axis >= 0 && axis < rank_);
   CONCORD_CHECK(size >= 0);
   dims_[axis] = size;
+  unknown_ = static_cast<uint8_t>(unknown_ & ~(1u << axis));
 }
 
 std::array<int64_t, kMaxRank> Shape::Strides() const {
+  if (unknown_ != 0) ReportUnknownRead(FirstUnknown(), "Strides");
   std::array<int64_t, kMaxRank> strides{};
   int64_t stride = 1;
   for (int i = rank_ - 1; i >= 0; --i) {
@@ -68,7 +141,14 @@ std::array<int64_t, kMaxRank> Shape::Strides() const {
   return strides;
 }
 
-std::string Shape::ToString() const { return absl::StrCat("[", absl::StrJoin(dims(), ", "), "]"); }
+std::string Shape::ToString() const {
+  std::string out = "[";
+  for (int i = 0; i < rank_; ++i) {
+    if (i > 0) out += ", ";
+    absl::StrAppend(&out, unknown(i) ? Multiple(dims_[i]) : absl::StrCat(dims_[i]));
+  }
+  return out + "]";
+}
 
 std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << shape.ToString(); }
 

@@ -1,5 +1,8 @@
 #include "engine/shape.h"
 
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidcheck/gtest.h"
@@ -46,6 +49,72 @@ TEST(Shape, FromDimsRejectsElementCountsThatWouldOverflow) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than 2^48")));
   EXPECT_TRUE(Shape::FromDims({int64_t{1} << 40, 0, int64_t{1} << 40}).ok());
   EXPECT_TRUE(Shape::FromDims({int64_t{1} << 24, int64_t{1} << 24}).ok());
+}
+
+// Note [Unknown dimensions]: reads of an unknown size reach the thread's hook.
+struct RecordedRead {
+  std::string shape;
+  int axis = -1;
+  std::string accessor;
+};
+thread_local std::vector<RecordedRead>* recorded_reads = nullptr;
+void RecordRead(const Shape& shape, int axis, const char* accessor) {
+  if (recorded_reads != nullptr) recorded_reads->push_back({shape.ToString(), axis, accessor});
+}
+
+TEST(Shape, PartialMarksUnknownSizesAndPrintsThemAsMultiples) {
+  const Shape p = Shape::Partial({-1, 784});
+  EXPECT_FALSE(p.fully_known());
+  EXPECT_TRUE(p.unknown(0));
+  EXPECT_FALSE(p.unknown(1));
+  EXPECT_EQ(p.ToString(), "[?, 784]");
+  EXPECT_EQ(p.stand_in_dim(0), kUnknownStandIn);
+  EXPECT_THAT(p.DimsOrMinusOne(), ElementsAre(-1, 784));
+  EXPECT_TRUE(p.StandIn().fully_known());
+  EXPECT_EQ(p.StandIn(), Shape({kUnknownStandIn, 784}));
+  const Shape multiples = Shape({2 * kUnknownStandIn, kUnknownStandIn / 2, 3 * kUnknownStandIn / 2})
+                              .WithUnknown(0b111);
+  EXPECT_EQ(multiples.ToString(), "[2*?, ?/2, 3*?/2]");
+  EXPECT_THAT(Shape::Partial(std::vector<int64_t>{-2, 3}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[-2, 3]")));
+  Shape known = p;
+  known.set_dim(0, 5);
+  EXPECT_TRUE(known.fully_known());
+  EXPECT_EQ(known, Shape({5, 784}));
+}
+
+TEST(Shape, ReadingAnUnknownSizeAsANumberIsReportedToTheHook) {
+  std::vector<RecordedRead> reads;
+  recorded_reads = &reads;
+  internal::UnknownDimReadHook previous = internal::SetUnknownDimReadHook(&RecordRead);
+  const Shape p = Shape::Partial({3, -1});
+  // Not reads: rank, known sizes, copies, printing, comparing two unknown sizes.
+  EXPECT_EQ(p.rank(), 2);
+  EXPECT_EQ(p.dim(0), 3);
+  const Shape copy = p;
+  EXPECT_EQ(copy.ToString(), "[3, ?]");
+  EXPECT_TRUE(copy == p);
+  EXPECT_FALSE(p == Shape::Partial({3, 4}).WithUnknown(0));  // rank equal, 4 vs ?: a read
+  EXPECT_FALSE(p == Shape({3}));                             // ranks differ: not a read
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].accessor, "operator==");
+  reads.clear();
+  // Reads: each accessor that gives the unknown size as a number.
+  EXPECT_EQ(p.dim(1), kUnknownStandIn);
+  (void)p[1];
+  (void)p.dims();
+  (void)p.ToVector();
+  (void)p.num_elements();
+  (void)p.Strides();
+  std::vector<std::string> accessors;
+  for (const RecordedRead& r : reads) {
+    EXPECT_EQ(r.axis, 1);
+    EXPECT_EQ(r.shape, "[3, ?]");
+    accessors.push_back(r.accessor);
+  }
+  EXPECT_THAT(accessors, ElementsAre("dim", "dim", "dims", "ToVector", "num_elements", "Strides"));
+  internal::SetUnknownDimReadHook(previous);
+  recorded_reads = nullptr;
 }
 
 TEST(NormalizeAxis, AcceptsNegativeAxesAndNamesTheOp) {

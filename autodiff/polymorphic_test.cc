@@ -1,0 +1,256 @@
+// Shape-polymorphic traces (Note [Shape-polymorphic traces] in function.h): an input signature
+// with unknown sizes traces once, every size gives the eager bits, and traced code that depends on
+// the unknown size in a way one graph cannot hold fails with a status instead of a wrong number.
+#include <string>
+#include <vector>
+
+#include "autodiff/function.h"
+#include "autodiff/graph_io.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "autodiff/trace.h"
+#include "autodiff/value.h"
+#include "engine/tensor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidcheck/gtest.h"
+#include "testing/generators.h"
+#include "testing/tensor_matchers.h"
+
+namespace concord::autodiff {
+namespace {
+
+using ::concord::testing::BitwiseEquals;
+using ::concord::testing::IsOk;
+using ::concord::testing::StatusIs;
+using engine::DType;
+using engine::Shape;
+using engine::Tensor;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TensorSpec Partial(std::initializer_list<int64_t> dims, DType dtype = DType::kFloat32) {
+  return TensorSpec{dtype, Shape::Partial(dims)};
+}
+
+Tensor Random(Shape shape, uint64_t seed) {
+  // A deterministic spread of float32 values with both signs (unit tests need no generator).
+  Tensor t = Tensor::Zeros(shape, DType::kFloat32);
+  float* data = t.mutable_data<float>();
+  uint64_t state = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  for (int64_t i = 0; i < shape.num_elements(); ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    data[i] = static_cast<float>(4.0 * static_cast<double>(state >> 11) / 9007199254740992.0 - 2.0);
+  }
+  return t;
+}
+
+// A training step of a two-layer perceptron with a mean squared error: the loss and the
+// gradients of the four weights, computed under a tape inside the function.
+struct Mlp {
+  Value w1 = Value::TrainableVariable(Random(Shape({6, 5}), 1));
+  Value b1 = Value::TrainableVariable(Random(Shape({5}), 2));
+  Value w2 = Value::TrainableVariable(Random(Shape({5, 3}), 3));
+  Value b2 = Value::TrainableVariable(Random(Shape({3}), 4));
+
+  std::vector<Value> Step(const Value& x, const Value& y) const {
+    GradientTape tape;
+    const Value h = Relu(MatMul(x, w1) + b1);
+    const Value out = MatMul(h, w2) + b2;
+    const Value loss = MeanAll(Square(out - y)) + Mean(Sum(h, {1}), {0});
+    absl::StatusOr<std::vector<Value>> grads = tape.Gradient(loss, {w1, b1, w2, b2});
+    if (!grads.ok()) return {Value::Error(grads.status())};
+    std::vector<Value> result = {loss};
+    result.insert(result.end(), grads->begin(), grads->end());
+    return result;
+  }
+};
+
+std::vector<Tensor> Tensors(const std::vector<Value>& values) {
+  std::vector<Tensor> out;
+  for (const Value& v : values) out.push_back(v.ToTensor().value());
+  return out;
+}
+
+TEST(PolymorphicFunction, TracesOnceAndEverySizeGivesTheEagerBits) {
+  const Mlp mlp;
+  Function step([&](const FunctionArgs& a) { return mlp.Step(a.inputs[0], a.inputs[1]); },
+                {.name = "mlp_step",
+                 .input_signature = std::vector<TensorSpec>{Partial({-1, 6}), Partial({-1, 3})}});
+  int calls = 0;
+  for (int64_t batch : {8, 3, 1, 8, 13}) {
+    const Value x = Value::Constant(Random(Shape({batch, 6}), 10 + batch));
+    const Value y = Value::Constant(Random(Shape({batch, 3}), 20 + batch));
+    absl::StatusOr<std::vector<Value>> traced = step({x, y});
+    ASSERT_THAT(traced.status(), IsOk()) << "batch " << batch;
+    ++calls;
+    const std::vector<Tensor> eager = Tensors(mlp.Step(x, y));
+    const std::vector<Tensor> got = Tensors(*traced);
+    ASSERT_EQ(got.size(), eager.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_THAT(got[i], BitwiseEquals(eager[i])) << "batch " << batch << ", output " << i;
+    }
+  }
+  EXPECT_EQ(step.trace_count(), 1);
+  EXPECT_EQ(step.sized_graph_count(), 4);  // 8, 3, 1, 13
+  EXPECT_EQ(step.traced_signatures()[0].inputs[0].ToString(), "float32[?, 6]");
+}
+
+TEST(PolymorphicFunction, UnderAnOuterTapeTheReplayIsDifferentiable) {
+  const Value w = Value::Constant(Random(Shape({4, 2}), 5));
+  const auto fn = [&](const Value& x) { return Tanh(MatMul(x, w)) * 3.0; };
+  Function f([&](const FunctionArgs& a) { return std::vector<Value>{fn(a.inputs[0])}; },
+             {.name = "layer", .input_signature = std::vector<TensorSpec>{Partial({-1, 4})}});
+  for (int64_t batch : {2, 5}) {
+    const Value x = Value::Constant(Random(Shape({batch, 4}), 30 + batch));
+    GradientTape traced_tape;
+    traced_tape.Watch(x);
+    absl::StatusOr<std::vector<Value>> y = f({x});
+    ASSERT_THAT(y.status(), IsOk());
+    absl::StatusOr<std::vector<Value>> traced = traced_tape.Gradient(SumAll((*y)[0]), {x});
+    ASSERT_THAT(traced.status(), IsOk());
+    GradientTape eager_tape;
+    eager_tape.Watch(x);
+    absl::StatusOr<std::vector<Value>> eager = eager_tape.Gradient(SumAll(fn(x)), {x});
+    ASSERT_THAT(eager.status(), IsOk());
+    EXPECT_THAT((*traced)[0].ToTensor().value(), BitwiseEquals((*eager)[0].ToTensor().value()));
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
+TEST(PolymorphicFunction, ReadingTheUnknownSizeOnTheHostFailsTheTrace) {
+  // The size-dependent C++ branch a graph for every size cannot hold.
+  Function f(
+      [](const FunctionArgs& a) {
+        const Value& x = a.inputs[0];
+        if (x.shape().dim(0) < 16) return std::vector<Value>{x * 2.0};
+        return std::vector<Value>{x * 3.0};
+      },
+      {.name = "branchy", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  const Value x = Value::Constant(Random(Shape({4, 2}), 7));
+  EXPECT_THAT(f({x}).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("branchy"), HasSubstr("dimension 0 of [?, 2]"),
+                             HasSubstr("Shape::dim"), HasSubstr("before the first op"),
+                             HasSubstr("Reshape with -1"))));
+  // Sizes computed on the host and given to an op are reads too, named after the last op.
+  Function g(
+      [](const FunctionArgs& a) {
+        const Value y = Relu(a.inputs[0]);
+        return std::vector<Value>{Reshape(y, {y.shape().num_elements()})};
+      },
+      {.name = "flat", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  EXPECT_THAT(g({x}).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("Shape::num_elements"), HasSubstr("after op 1 (Relu)"))));
+  // The same written with -1 traces once.
+  Function h([](const FunctionArgs& a) { return std::vector<Value>{Reshape(Relu(a.inputs[0]), {-1})}; },
+             {.name = "flat", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  absl::StatusOr<std::vector<Value>> flat = h({x});
+  ASSERT_THAT(flat.status(), IsOk());
+  EXPECT_THAT((*flat)[0].ToTensor().value(), BitwiseEquals(Reshape(Relu(x), {8}).ToTensor().value()));
+}
+
+TEST(PolymorphicFunction, SizesThatDoNotFollowTheUnknownSizeAreRefused) {
+  // U + 2 cannot be written as a multiple of the unknown size: refused at trace time.
+  Function pad([](const FunctionArgs& a) { return std::vector<Value>{Pad(a.inputs[0], {{1, 1}})}; },
+               {.name = "pad", .input_signature = std::vector<TensorSpec>{Partial({-1})}});
+  EXPECT_THAT(pad({Value::Constant(Random(Shape({3}), 1))}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("Pad"), HasSubstr("must be a multiple of it"))));
+  // A 2x2 pool halves the unknown size; at an odd size floor(U / 2) is not U / 2, so that size is
+  // refused (eager would run it) rather than run with shapes the trace did not see.
+  Function pool(
+      [](const FunctionArgs& a) {
+        return std::vector<Value>{MaxPool2D(a.inputs[0], {2, 2}, {2, 2}, engine::Padding::kValid)};
+      },
+      {.name = "pool", .input_signature = std::vector<TensorSpec>{Partial({1, -1, 4, 1})}});
+  const Value even = Value::Constant(Random(Shape({1, 6, 4, 1}), 2));
+  absl::StatusOr<std::vector<Value>> pooled = pool({even});
+  ASSERT_THAT(pooled.status(), IsOk());
+  EXPECT_THAT((*pooled)[0].ToTensor().value(),
+              BitwiseEquals(MaxPool2D(even, {2, 2}, {2, 2}, engine::Padding::kValid).ToTensor().value()));
+  EXPECT_THAT(pool({Value::Constant(Random(Shape({1, 5, 4, 1}), 3))}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("at unknown size 5"), HasSubstr("float32[1, 2, 2, 1]"),
+                             HasSubstr("the trace saw float32[1, ?/2, 2, 1]"))));
+}
+
+TEST(PolymorphicFunction, CallsMustFitTheSignature) {
+  Function f([](const FunctionArgs& a) { return std::vector<Value>{a.inputs[0] + a.inputs[1]}; },
+             {.name = "add", .input_signature =
+                                 std::vector<TensorSpec>{Partial({-1, 2}), Partial({-1, 2})}});
+  const Value a4 = Value::Constant(Random(Shape({4, 2}), 1));
+  const Value b3 = Value::Constant(Random(Shape({3, 2}), 2));
+  EXPECT_THAT(f({a4, b3}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("input 1 is float32[3, 2]"), HasSubstr("float32[?, 2]"),
+                             HasSubstr("input 0 axis 0 gives as 4"))));
+  EXPECT_THAT(f({Value::Constant(Tensor::Zeros(Shape({0, 2}))), Value::Constant(Tensor::Zeros(Shape({0, 2})))})
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 1")));
+  EXPECT_THAT(f({Value::Constant(Random(Shape({4, 3}), 1)), a4}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input 0 is float32[4, 3]")));
+  EXPECT_EQ(f.trace_count(), 0);
+}
+
+TEST(PolymorphicFunction, AGraphWithUnknownSizesIsNotSerialized) {
+  absl::StatusOr<Graph> g = TraceGraph("g", {Partial({-1, 3})}, [](absl::Span<const Value> in) {
+    return std::vector<Value>{Sum(in[0] * 2.0, {1})};
+  });
+  ASSERT_THAT(g.status(), IsOk());
+  EXPECT_THAT(g->ToText(), HasSubstr("%0: float32[?, 3]"));
+  EXPECT_THAT(g->ToText(), HasSubstr("Sum(%2) {axes={1}} : float32[?]"));
+  EXPECT_THAT(SerializeGraph(*g).status(),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("unknown dimensions")));
+  absl::StatusOr<Graph> sized = SizeGraph(*g, 7);
+  ASSERT_THAT(sized.status(), IsOk());
+  EXPECT_THAT(sized->ToText(), HasSubstr("%0: float32[7, 3]"));
+  EXPECT_THAT(SerializeGraph(*sized).status(), IsOk());
+}
+
+// Random element-wise and reduction pipelines over a batch: the one polymorphic graph, sized at
+// each generated batch, gives eager's bits (values and gradients).
+RC_GTEST_PROP(PolymorphicFunction, OneTraceGivesTheEagerBitsAtEverySize, ()) {
+  const int features = *rc::gen::inRange(1, 5);
+  const std::vector<int64_t> batches = *rc::gen::container<std::vector<int64_t>>(
+      *rc::gen::inRange<size_t>(1, 4), rc::gen::inRange<int64_t>(1, 9));
+  const int variant = *rc::gen::inRange(0, 6);
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const Value w = Value::TrainableVariable(*concord::testing::GenTensor(Shape({features}), dtype, -2, 2));
+  const auto fn = [&](const Value& x) -> Value {
+    switch (variant) {
+      case 0: return Mean(Softmax(x * w, 1), {0});
+      case 1: return MeanAll(Exp(x) * w) + SumAll(Max(x, {0})) + SumAll(Transpose(x, {1, 0}));
+      case 2: return Mean(Flatten(ExpandDims(x, 2)) - w, {0, 1}, true);
+      case 3: return SumAll(Concat({x, x * w}, 1)) / MeanAll(Abs(x) + 1.0);
+      case 4: return LogSumExp(Squeeze(ExpandDims(x * w, 1), {1}), {0});
+      default: return SumAll(Slice(x, {0, 0}, {-1, 1}) * Gather(w, Value::Scalar<int64_t>(0), 0));
+    }
+  };
+  const auto step = [&](const Value& x) -> std::vector<Value> {
+    GradientTape tape;
+    tape.Watch(x);
+    const Value y = fn(x);
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y), {x, w});
+    if (!g.ok()) return {Value::Error(g.status())};
+    return {y, (*g)[0], (*g)[1]};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
+             {.name = "pipeline",
+              .input_signature = std::vector<TensorSpec>{Partial({-1, features}, dtype)}});
+  for (int64_t batch : batches) {
+    const Value x = Value::Constant(*concord::testing::GenTensor(Shape({batch, features}), dtype, -2, 2));
+    absl::StatusOr<std::vector<Value>> traced = f({x});
+    RC_ASSERT(traced.ok());
+    const std::vector<Tensor> eager = Tensors(step(x));
+    const std::vector<Tensor> got = Tensors(*traced);
+    for (size_t i = 0; i < eager.size(); ++i) {
+      RC_ASSERT(engine::BitwiseEqual(got[i], eager[i]));
+    }
+  }
+  RC_ASSERT(f.trace_count() == 1);
+}
+
+}  // namespace
+}  // namespace concord::autodiff
