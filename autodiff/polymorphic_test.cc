@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/control_flow.h"
 #include "autodiff/function.h"
 #include "autodiff/graph_io.h"
 #include "autodiff/ops.h"
@@ -174,6 +175,42 @@ TEST(PolymorphicFunction, SizesThatDoNotFollowTheUnknownSizeAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("at unknown size 5"), HasSubstr("float32[1, 2, 2, 1]"),
                              HasSubstr("the trace saw float32[1, ?/2, 2, 1]"))));
+}
+
+TEST(PolymorphicFunction, NestsInsideAnotherPolymorphicTrace) {
+  Function inner([](const FunctionArgs& a) { return std::vector<Value>{Softmax(a.inputs[0], 1)}; },
+                 {.name = "inner", .input_signature = std::vector<TensorSpec>{Partial({-1, 3})}});
+  Function outer(
+      [&](const FunctionArgs& a) {
+        absl::StatusOr<std::vector<Value>> y = inner({a.inputs[0] * 2.0});
+        if (!y.ok()) return std::vector<Value>{Value::Error(y.status())};
+        return std::vector<Value>{Mean((*y)[0], {0})};
+      },
+      {.name = "outer", .input_signature = std::vector<TensorSpec>{Partial({-1, 3})}});
+  for (int64_t batch : {2, 6}) {
+    const Value x = Value::Constant(Random(Shape({batch, 3}), 40 + batch));
+    absl::StatusOr<std::vector<Value>> y = outer({x});
+    ASSERT_THAT(y.status(), IsOk());
+    EXPECT_THAT((*y)[0].ToTensor().value(),
+                BitwiseEquals(Mean(Softmax(x * 2.0, 1), {0}).ToTensor().value()));
+  }
+  EXPECT_EQ(outer.trace_count(), 1);
+  EXPECT_EQ(inner.trace_count(), 1);
+}
+
+TEST(PolymorphicFunction, ControlFlowOverAnUnknownSizeIsRefusedForNow) {
+  Function f(
+      [](const FunctionArgs& a) {
+        const Value& x = a.inputs[0];
+        return Cond(Greater(SumAll(x), ScalarLike(x, 0.0)),
+                    [](absl::Span<const Value> in) { return std::vector<Value>{in[0] * 2.0}; },
+                    [](absl::Span<const Value> in) { return std::vector<Value>{in[0] * -1.0}; },
+                    {x});
+      },
+      {.name = "branch", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  EXPECT_THAT(f({Value::Constant(Random(Shape({3, 2}), 1))}).status(),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       AllOf(HasSubstr("Cond"), HasSubstr("unknown dimensions"))));
 }
 
 TEST(PolymorphicFunction, CallsMustFitTheSignature) {
