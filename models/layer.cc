@@ -79,7 +79,10 @@ TensorSpec TensorSpec::Of(const engine::Tensor& tensor) {
 }
 
 TensorSpec TensorSpec::Of(const Value& value) {
-  return TensorSpec(value.shape().ToVector(), value.dtype());
+  // Inside a shape-polymorphic trace the batch is unknown: it becomes kUnknownDim, unread (Note
+  // [Unknown sizes in models] in models/unknown_dims.h), and the layers' spec rules, written for
+  // functional models' unknown batch, check the rest.
+  return TensorSpec(value.shape().DimsOrMinusOne(), value.dtype());
 }
 
 bool TensorSpec::CompatibleWith(const TensorSpec& other) const {

@@ -82,7 +82,8 @@ struct TensorSpec {
   static TensorSpec Of(const engine::Tensor& tensor);
   // Of is the spec of a value (which must be ok()), concrete or symbolic: it reads the shape,
   // never the data, so it is what layers use on values that may be traced (Note [Tracing] in
-  // autodiff/trace.h: reading a traced value's data fails the trace).
+  // autodiff/trace.h: reading a traced value's data fails the trace). A size that is unknown in a
+  // shape-polymorphic trace (the batch) is kUnknownDim.
   static TensorSpec Of(const autodiff::Value& value);
 
   int rank() const { return static_cast<int>(dims.size()); }

@@ -10,6 +10,7 @@
 #include "models/config_reader.h"
 #include "models/layers/activation.h"
 #include "models/layers/layer_checks.h"
+#include "models/unknown_dims.h"
 
 namespace concord::models {
 
@@ -95,17 +96,24 @@ std::vector<Value> Dense::CallImpl(absl::Span<const Value> inputs, const CallCon
   if (shape.rank() == 2) {
     y = autodiff::MatMul(x, kernel_.value());
   } else {
-    // Keras's tensordot: every leading axis is a row of one matrix product.
-    int64_t rows = 1;
-    for (int i = 0; i + 1 < shape.rank(); ++i) rows *= shape.dim(i);
-    y = autodiff::MatMul(autodiff::Reshape(x, {rows, shape.dim(shape.rank() - 1)}),
-                         kernel_.value());
+    // Keras's tensordot: every leading axis is a row of one matrix product. The feature size is
+    // known (ComputeOutputSpecs checks it); with one unknown leading size (the batch of a
+    // shape-polymorphic trace) the row count is -1, which Reshape resolves when the graph runs.
+    // Several unknown sizes, or no features (-1 would be ambiguous), read the sizes, which fails
+    // the trace (Note [Unknown sizes in models] in models/unknown_dims.h).
+    const int64_t features = shape.dim(shape.rank() - 1);
+    int64_t rows = -1;
+    if (shape.fully_known() || __builtin_popcount(shape.unknown_mask()) > 1 || features == 0) {
+      rows = 1;
+      for (int i = 0; i + 1 < shape.rank(); ++i) rows *= shape.dim(i);
+    }
+    y = autodiff::MatMul(autodiff::Reshape(x, {rows, features}), kernel_.value());
   }
   if (options_.use_bias) y = y + bias_.value();
   if (shape.rank() != 2) {
-    std::vector<int64_t> dims = shape.ToVector();
-    dims.back() = units_;
-    y = autodiff::Reshape(y, std::move(dims));
+    engine::Shape out = shape;
+    out.set_dim(shape.rank() - 1, units_);  // a known size
+    y = autodiff::Reshape(y, internal::ReshapeDims(out));
   }
   return {ApplyActivation(options_.activation, y)};
 }

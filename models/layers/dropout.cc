@@ -136,9 +136,15 @@ absl::StatusOr<nlohmann::json> Dropout::GetConfig() const {
 
 absl::StatusOr<Tensor> Dropout::Mask(const Shape& input_shape, DType dtype,
                                      const CallContext& context) const {
-  const TensorSpec spec(input_shape.ToVector(), dtype);
+  const TensorSpec spec(input_shape.DimsOrMinusOne(), dtype);
   CONCORD_RETURN_IF_ERROR(ComputeOutputSpecs(absl::MakeConstSpan(&spec, 1)));
   const Shape noise_shape = ResolvedNoiseShape(options_.noise_shape, input_shape);
+  if (!noise_shape.fully_known()) {
+    // A host tensor needs every size; a traced call draws its mask with the DropoutMask op.
+    return Error(absl::StrCat("Mask draws a mask on the host, which needs every size of the noise "
+                              "shape, got ", noise_shape.ToString(), " for input ",
+                              spec.ToString()));
+  }
   const engine::RngStream stream{seed(),
                                  engine::StableHash64(absl::StrCat(
                                      path(), ":dropout:", context.step, ":", context.call_index)),
@@ -155,6 +161,8 @@ std::vector<Value> Dropout::CallImpl(absl::Span<const Value> inputs, const CallC
   }
   // The mask is the DropoutMask primitive of the root's step, read by reference when traced, so
   // each run of a traced training call draws the mask of its own step (the same bits as Mask()).
+  // Its shape may keep an unknown batch: the graph is given the size of each call (Note [Unknown
+  // sizes in models] in models/unknown_dims.h).
   const Value step = context.step_resource != nullptr ? context.step_resource->Read()
                                                       : Value::Scalar<int64_t>(context.step);
   const Value mask = autodiff::DropoutMask(step, seed(), absl::StrCat(path(), ":dropout:"),

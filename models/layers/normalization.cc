@@ -98,11 +98,29 @@ std::string FeatureAxisProblem(absl::Span<const TensorSpec> inputs, int64_t axis
   return "";
 }
 
-// Broadcastable reshapes a [C] vector to rank `rank` with C at axis `a` and 1 elsewhere.
-Value Broadcastable(const Value& v, int rank, int a) {
+// Note [Per-feature operands over an unknown batch]
+// The per-feature operands (statistics, gamma, beta) broadcast against x. Eagerly they have x's
+// rank, [1, C] for x [N, C]. Against an x with an unknown batch (a shape-polymorphic trace) they
+// drop the axes before the feature axis instead, [C]: a gradient rule that sums a broadcast
+// gradient back to its operand compares the two shapes first (autodiff's ReduceTo), and [?, C]
+// against [1, C] is a read of the unknown size (it would be equal at size 1), which fails the
+// trace, while a lower-rank operand is plainly broadcast. Each element meets the same numbers
+// either way, and the gradient is summed over the same axes by the same kernel (SumToShape), so
+// the bits are eager's; known shapes keep the eager ops.
+
+// BroadcastDims is the shape a [C] vector takes to broadcast along axis `a` of a rank-`rank`
+// input: C at `a` and 1 elsewhere, without the axes before `a` when `drop_leading` (Note
+// [Per-feature operands over an unknown batch]).
+std::vector<int64_t> BroadcastDims(int rank, int a, bool drop_leading) {
   std::vector<int64_t> dims(rank, 1);
   dims[a] = -1;
-  return autodiff::Reshape(v, dims);
+  if (drop_leading) dims.erase(dims.begin(), dims.begin() + a);
+  return dims;
+}
+
+// Broadcastable reshapes a [C] vector to BroadcastDims.
+Value Broadcastable(const Value& v, int rank, int a, bool drop_leading) {
+  return autodiff::Reshape(v, BroadcastDims(rank, a, drop_leading));
 }
 
 // Normalize is Keras's batch_normalization op: x * inv + (beta - mean * inv) with
@@ -116,10 +134,14 @@ Value Normalize(const Value& x, const Value& mean, const Value& variance, const 
   return x * inv + res;
 }
 
-// MeanAndVariance returns the mean and biased variance over `axes`, kept as size-1 axes.
-std::pair<Value, Value> MeanAndVariance(const Value& x, const std::vector<int64_t>& axes) {
+// MeanAndVariance returns the mean and biased variance over `axes`, kept as size-1 axes, or
+// reshaped to `dims` when given (Note [Per-feature operands over an unknown batch]).
+std::pair<Value, Value> MeanAndVariance(const Value& x, const std::vector<int64_t>& axes,
+                                        const std::vector<int64_t>* dims = nullptr) {
   Value mean = autodiff::Mean(x, axes, /*keepdims=*/true);
+  if (dims != nullptr) mean = autodiff::Reshape(mean, *dims);
   Value variance = autodiff::Mean(autodiff::Square(x - mean), axes, /*keepdims=*/true);
+  if (dims != nullptr) variance = autodiff::Reshape(variance, *dims);
   return {mean, variance};
 }
 
@@ -212,6 +234,8 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
   const Value& x = inputs[0];
   const int rank = x.shape().rank();
   const int a = NormalizedAxis(options_.axis, rank);
+  // Note [Per-feature operands over an unknown batch].
+  const bool unknown = !x.shape().fully_known();
   Value mean, variance;
   // Planted bug: a traced call that ignores the training flag.
   const bool training = context.training &&
@@ -219,17 +243,21 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
                           mutation::Active(mutation::Mutant::kBatchNormTracedIgnoresTraining));
   if (training) {
     std::vector<int64_t> axes;
-    int64_t count = 1;
+    // Empty when a reduced size is 0. Only known sizes are read: an unknown one (the batch of a
+    // shape-polymorphic trace) is at least 1, and Mean takes its count from the tensor (Note
+    // [Unknown sizes in models] in models/unknown_dims.h).
+    bool empty = false;
     for (int i = 0; i < rank; ++i) {
       if (i == a) continue;
       axes.push_back(i);
-      count *= x.shape().dim(i);
+      empty = empty || (!x.shape().unknown(i) && x.shape().dim(i) == 0);
     }
-    if (count == 0) {
+    if (empty) {
       return {Value::Error(Error(absl::StrCat(
           "cannot compute batch statistics of an empty batch: input ", x.shape().ToString())))};
     }
-    std::tie(mean, variance) = MeanAndVariance(x, axes);
+    const std::vector<int64_t> dims = BroadcastDims(rank, a, /*drop_leading=*/true);
+    std::tie(mean, variance) = MeanAndVariance(x, axes, unknown ? &dims : nullptr);
     // The moving statistics are state, not part of the differentiated computation.
     autodiff::NoGradScope no_grad;
     const double m = options_.momentum;
@@ -243,11 +271,11 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
     if (status.ok()) status = moving_variance_.AssignValue(new_variance);
     if (!status.ok()) return {Value::Error(status)};
   } else {
-    mean = Broadcastable(moving_mean_.value(), rank, a);
-    variance = Broadcastable(moving_variance_.value(), rank, a);
+    mean = Broadcastable(moving_mean_.value(), rank, a, unknown);
+    variance = Broadcastable(moving_variance_.value(), rank, a, unknown);
   }
-  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a) : Value();
-  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a) : Value();
+  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a, unknown) : Value();
+  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a, unknown) : Value();
   return {Normalize(x, mean, variance, gamma, beta, options_.epsilon)};
 }
 
@@ -311,9 +339,12 @@ std::vector<Value> LayerNormalization::CallImpl(absl::Span<const Value> inputs,
   const Value& x = inputs[0];
   const int rank = x.shape().rank();
   const int a = NormalizedAxis(options_.axis, rank);
+  // The statistics keep x's other axes (the batch among them); gamma and beta follow Note
+  // [Per-feature operands over an unknown batch].
+  const bool unknown = !x.shape().fully_known();
   auto [mean, variance] = MeanAndVariance(x, {a});
-  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a) : Value();
-  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a) : Value();
+  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a, unknown) : Value();
+  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a, unknown) : Value();
   return {Normalize(x, mean, variance, gamma, beta, options_.epsilon)};
 }
 

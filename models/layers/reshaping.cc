@@ -60,6 +60,12 @@ absl::StatusOr<std::vector<TensorSpec>> Flatten::ComputeOutputSpecs(
 std::vector<Value> Flatten::CallImpl(absl::Span<const Value> inputs,
                                      const CallContext& /*context*/) {
   const Value& x = inputs[0];
+  if (!x.shape().fully_known()) {
+    // An unknown batch (a shape-polymorphic trace): autodiff's Flatten reshapes to [-1, rest], or
+    // reads the sizes where -1 cannot stand for it, which fails the trace (Note [Unknown sizes in
+    // models] in models/unknown_dims.h).
+    return {autodiff::Flatten(x)};
+  }
   const std::vector<int64_t> dims = x.shape().ToVector();
   return {autodiff::Reshape(x, {dims[0], ElementsPerExample(dims)})};
 }
@@ -136,8 +142,26 @@ std::vector<Value> Reshape::CallImpl(absl::Span<const Value> inputs,
                                      const CallContext& /*context*/) {
   const Value& x = inputs[0];
   // The specs of the concrete input resolve the -1, so a batch of 0 reshapes too.
-  absl::StatusOr<std::vector<TensorSpec>> out = ComputeOutputSpecs(SpecsOf(inputs));
+  std::vector<TensorSpec> in = SpecsOf(inputs);
+  absl::StatusOr<std::vector<TensorSpec>> out = ComputeOutputSpecs(in);
   if (!out.ok()) return {Value::Error(out.status())};
+  if (!x.shape().fully_known()) {
+    // An unknown size (a shape-polymorphic trace) stays -1 in the target, which Reshape resolves
+    // when the graph runs. Where -1 cannot stand for it (a second unknown size, or no elements
+    // per example), the sizes are read, which fails the trace (Note [Unknown sizes in models] in
+    // models/unknown_dims.h).
+    int unknown = 0;
+    bool zero = false;
+    for (int64_t d : (*out)[0].dims) {
+      unknown += d == kUnknownDim ? 1 : 0;
+      zero = zero || d == 0;
+    }
+    if (unknown != 1 || zero) {
+      in = {TensorSpec(x.shape().ToVector(), x.dtype())};
+      out = ComputeOutputSpecs(in);
+      if (!out.ok()) return {Value::Error(out.status())};
+    }
+  }
   return {autodiff::Reshape(x, (*out)[0].dims)};
 }
 
