@@ -15,6 +15,7 @@
 #include "engine/tensor.h"
 #include "models/config_reader.h"
 #include "models/losses/sample_weight.h"
+#include "models/unknown_dims.h"
 
 namespace concord::models {
 namespace {
@@ -40,20 +41,20 @@ absl::Status InputStatus(absl::string_view loss, absl::string_view what, const V
 absl::Status CheckPrediction(absl::string_view loss, const Value& y_pred) {
   if (!engine::IsFloating(y_pred.dtype())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        loss, ": y_pred must be float32 or float64, got ", y_pred.tensor().ShapeString()));
+        loss, ": y_pred must be float32 or float64, got ", y_pred.spec().ToString()));
   }
   if (y_pred.shape().rank() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(loss, ": y_pred must have rank >= 1 (the loss reduces its last axis), got ",
-                     y_pred.tensor().ShapeString()));
+                     y_pred.spec().ToString()));
   }
   return absl::OkStatus();
 }
 
 absl::Status ShapeMismatch(absl::string_view loss, const Value& y_true, const Value& y_pred,
                            absl::string_view expectation) {
-  return absl::InvalidArgumentError(absl::StrCat(loss, ": y_true ", y_true.tensor().ShapeString(),
-                                                 " and y_pred ", y_pred.tensor().ShapeString(), " ",
+  return absl::InvalidArgumentError(absl::StrCat(loss, ": y_true ", y_true.spec().ToString(),
+                                                 " and y_pred ", y_pred.spec().ToString(), " ",
                                                  expectation));
 }
 
@@ -72,6 +73,8 @@ absl::StatusOr<Pair> PrepareDense(absl::string_view loss, const Value& y_true, c
   if (absl::Status s = InputStatus(loss, "y_pred", y_pred); !s.ok()) return s;
   if (absl::Status s = CheckPrediction(loss, y_pred); !s.ok()) return s;
   Pair pair{y_true, y_pred};
+  // Shapes compare unknown sizes (the batch of a shape-polymorphic trace) unread; only the
+  // trailing size is read, which is known unless the batch is the last axis.
   const Shape& t = y_true.shape();
   const Shape& p = y_pred.shape();
   if (t != p && !exact_shapes) {
@@ -104,7 +107,8 @@ Value Reduce(absl::string_view loss, const Value& per_sample, const LossOptions&
     if (!aligned.ok()) return Value::Error(aligned.status());
     Value w = weight;
     if (w.dtype() != per_sample.dtype()) w = autodiff::Cast(w, per_sample.dtype());
-    if (w.shape() != *aligned) w = autodiff::Reshape(w, aligned->ToVector());
+    // An unknown batch stays -1 (Note [Unknown sizes in models] in models/unknown_dims.h).
+    if (w.shape() != *aligned) w = autodiff::Reshape(w, internal::ReshapeDims(*aligned));
     weighted = per_sample * w;
   }
   switch (options.reduction) {
@@ -113,8 +117,18 @@ Value Reduce(absl::string_view loss, const Value& per_sample, const LossOptions&
     case Reduction::kSum:
       return autodiff::SumAll(weighted);
     case Reduction::kSumOverBatchSize: {
-      const int64_t count = per_sample.shape().num_elements();
+      const Shape& shape = per_sample.shape();
       Value sum = autodiff::SumAll(weighted);
+      if (!shape.fully_known()) {
+        // The count depends on the unknown batch of a shape-polymorphic trace: ElementCount
+        // computes it when the graph runs, with the bits of the constant below. An unknown size
+        // is at least 1, so the count is 0 exactly when a known size is.
+        if (internal::HasZeroKnownSize(shape)) return sum;
+        std::vector<int64_t> axes(static_cast<size_t>(shape.rank()));
+        for (int d = 0; d < shape.rank(); ++d) axes[static_cast<size_t>(d)] = d;
+        return sum / autodiff::ElementCount(per_sample, std::move(axes), per_sample.dtype());
+      }
+      const int64_t count = shape.num_elements();
       return count == 0 ? sum : sum / static_cast<double>(count);
     }
   }
@@ -235,36 +249,39 @@ Value SparseCategoricalCrossentropy(const Value& y_true, const Value& y_pred, bo
   if (label_dtype == DType::kBool) {
     return Value::Error(absl::InvalidArgumentError(absl::StrCat(
         kLoss, ": y_true must hold class indices (int32, int64 or floating), got ",
-        y_true.tensor().ShapeString(), " for y_pred ", y_pred.tensor().ShapeString())));
+        y_true.spec().ToString(), " for y_pred ", y_pred.spec().ToString())));
   }
-  // Labels: y_pred's shape without the class axis, or with a trailing 1.
+  // Labels: y_pred's shape without the class axis, or with a trailing 1. The shapes are compared
+  // as shapes, so an unknown batch (a shape-polymorphic trace) matches itself unread; the class
+  // count and a trailing 1 are read (Note [Unknown sizes in models] in models/unknown_dims.h).
   const Shape& p = y_pred.shape();
-  const std::vector<int64_t> p_dims = p.ToVector();
-  const std::vector<int64_t> batch_dims(p_dims.begin(), p_dims.end() - 1);
-  std::vector<int64_t> t_dims = y_true.shape().ToVector();
-  if (static_cast<int>(t_dims.size()) == p.rank() && t_dims.back() == 1) t_dims.pop_back();
-  if (t_dims != batch_dims) {
+  const Shape& t = y_true.shape();
+  absl::StatusOr<Shape> batch = internal::LeadingAxes(p, p.rank() - 1);
+  if (!batch.ok()) return Invalid(kLoss, batch.status().message());
+  int label_rank = t.rank();
+  if (label_rank == p.rank() && t.dim(label_rank - 1) == 1) --label_rank;
+  absl::StatusOr<Shape> label_batch = internal::LeadingAxes(t, label_rank);
+  if (!label_batch.ok() || *label_batch != *batch) {
     return Value::Error(ShapeMismatch(
         kLoss, y_true, y_pred,
-        absl::StrCat("do not match: labels must have shape ",
-                     engine::Shape::FromDims(batch_dims)->ToString(),
+        absl::StrCat("do not match: labels must have shape ", batch->ToString(),
                      " (y_pred without its class axis), optionally with a trailing 1")));
   }
   Value labels = y_true;
   if (label_dtype != DType::kInt64) labels = autodiff::Cast(labels, DType::kInt64);
-  if (labels.shape().rank() != static_cast<int>(batch_dims.size())) {
-    labels = autodiff::Reshape(labels, batch_dims);
+  if (labels.shape().rank() != batch->rank()) {
+    labels = autodiff::Reshape(labels, internal::ReshapeDims(*batch));
   }
   // Gathering from [0, 1, ..., classes - 1] is the identity on valid labels and an error for any
   // other, so a bad label is reported instead of silently selecting nothing (OneHot's rule).
-  const int64_t classes = p_dims.back();
+  const int64_t classes = p.dim(p.rank() - 1);
   Value checked = autodiff::Gather(
       Value::Constant(*engine::Tensor::Arange(0, static_cast<double>(classes), 1, DType::kInt64)),
       labels, 0);
   if (!checked.ok()) {
     return Invalid(
-        kLoss, absl::StrCat("a label of y_true ", y_true.tensor().ShapeString(), " is outside [0, ",
-                            classes, ") for y_pred ", y_pred.tensor().ShapeString(), ": ",
+        kLoss, absl::StrCat("a label of y_true ", y_true.spec().ToString(), " is outside [0, ",
+                            classes, ") for y_pred ", y_pred.spec().ToString(), ": ",
                             checked.status().message()));
   }
   // Selecting log q[label] with Where, not multiplying by a one-hot: 0 * -inf would be NaN.

@@ -10,14 +10,25 @@ namespace concord::models::internal {
 absl::StatusOr<engine::Shape> AlignSampleWeightShape(absl::string_view who, absl::string_view what,
                                                      const engine::Shape& weight,
                                                      const engine::Shape& values) {
-  std::vector<int64_t> dims = weight.ToVector();
-  if (weight.rank() == values.rank() + 1 && dims.back() == 1) dims.pop_back();
-  bool ok = static_cast<int>(dims.size()) <= values.rank();
-  if (ok) {
-    dims.resize(values.rank(), 1);
-    for (int d = 0; d < values.rank(); ++d) {
-      if (dims[d] != values.dim(d) && dims[d] != 1) ok = false;
+  // Inside a shape-polymorphic trace the batch may be unknown (Note [Unknown dimensions] in
+  // engine/shape.h). An unknown size of the weight lines up with the same unknown size of the
+  // values unread, and a weight size of 1 lines up with anything; every other comparison reads
+  // the sizes, which fails the trace where the answer depends on the unknown size.
+  int rank = weight.rank();
+  if (rank == values.rank() + 1 && weight.dim(rank - 1) == 1) --rank;
+  bool ok = rank <= values.rank();
+  std::vector<int64_t> dims(static_cast<size_t>(values.rank()), 1);
+  uint8_t unknown = 0;
+  for (int d = 0; ok && d < rank; ++d) {
+    if (weight.unknown(d) && values.unknown(d) &&
+        weight.stand_in_dim(d) == values.stand_in_dim(d)) {
+      dims[static_cast<size_t>(d)] = weight.stand_in_dim(d);
+      unknown = static_cast<uint8_t>(unknown | 1u << d);
+      continue;
     }
+    const int64_t w = weight.dim(d);
+    if (w != 1 && w != values.dim(d)) ok = false;
+    dims[static_cast<size_t>(d)] = w;
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -26,7 +37,9 @@ absl::StatusOr<engine::Shape> AlignSampleWeightShape(absl::string_view who, absl
         " (weights align with the leading axes: each size must match or be 1, and a trailing "
         "axis of size 1 may be added)"));
   }
-  return engine::Shape::FromDims(dims);
+  absl::StatusOr<engine::Shape> aligned = engine::Shape::FromDims(dims);
+  if (!aligned.ok() || unknown == 0) return aligned;
+  return aligned->WithUnknown(unknown);
 }
 
 absl::StatusOr<std::vector<double>> BroadcastWeightsToHost(absl::string_view who,

@@ -14,6 +14,9 @@
 //   3. every size of the result must equal the values' size or be 1.
 // So a scalar weights everything, [N] weights samples, and a weight never changes the values'
 // shape. Anything else is InvalidArgument naming `who`, `what` the values are, and both shapes.
+// An unknown size (the batch of a shape-polymorphic trace) lines up with the same unknown size
+// of the values and stays unknown in the result; a comparison whose answer depends on the
+// unknown size reads it, which fails the trace.
 #ifndef CONCORD_MODELS_LOSSES_SAMPLE_WEIGHT_H_
 #define CONCORD_MODELS_LOSSES_SAMPLE_WEIGHT_H_
 
