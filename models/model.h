@@ -33,6 +33,7 @@
 #ifndef CONCORD_MODELS_MODEL_H_
 #define CONCORD_MODELS_MODEL_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -114,9 +115,14 @@ class Model : public Layer {
   // TrainOnBatch runs one training step on one batch and returns its loss and metrics.
   absl::StatusOr<Logs> TrainOnBatch(absl::Span<const engine::Tensor> x,
                                     absl::Span<const engine::Tensor> y, bool traced = false);
-  // traced_step_traces is how many times the traced training step was traced (one per batch
-  // shape), 0 before the first traced step.
+  // traced_step_traces is how many times the traced training step was traced, 0 before the
+  // first traced step: once for every batch size (Note [Unknown batch in traced steps] in
+  // training.h), or, for a step that needs the batch on the host, the failed attempt and then
+  // one per batch shape.
   int traced_step_traces() const;
+  // set_on_warning sends the model's warnings (a traced step falling back to one trace per batch
+  // shape, retracing) to `on_warning` instead of stderr; an empty function restores stderr.
+  void set_on_warning(std::function<void(const std::string&)> on_warning);
   // Evaluate computes the loss and metrics in inference mode, batch by batch.
   absl::StatusOr<Logs> Evaluate(absl::Span<const engine::Tensor> x,
                                 absl::Span<const engine::Tensor> y, int64_t batch_size = 32);
@@ -180,7 +186,11 @@ class Model : public Layer {
   absl::Status TracedStep(absl::Span<const engine::Tensor> x, absl::Span<const engine::Tensor> y,
                           autodiff::Value* loss, autodiff::Value* first_output);
 
+  // Warn sends one warning line to on_warning_, or to stderr.
+  void Warn(const std::string& line) const;
+
   std::unique_ptr<internal::TrainingState> training_;
+  std::function<void(const std::string&)> on_warning_;
   std::vector<int64_t> last_input_ids_;
   std::vector<int64_t> last_output_ids_;
 };

@@ -32,8 +32,15 @@ struct TrainingState {
   std::unique_ptr<Optimizer> optimizer;
   Loss loss = Loss::MeanSquaredError();
   std::vector<std::unique_ptr<Metric>> metrics;
-  // The traced step (Note [Training loop], "Traced steps"), made on first use.
+  // The traced step (Note [Unknown batch in traced steps] in training.h), made on first use:
+  // traced once with the batch unknown (the first batch's specs with axis 0 unknown) ...
   std::unique_ptr<autodiff::Function> traced_step;
+  std::vector<autodiff::TensorSpec> traced_step_signature;
+  // ... or, when that trace fails because the step needs the batch on the host (then
+  // `per_shape_only`), or for batches that do not fit that signature, traced once per batch
+  // shape.
+  std::unique_ptr<autodiff::Function> per_shape_step;
+  bool per_shape_only = false;
 };
 
 }  // namespace internal
@@ -181,7 +188,23 @@ bool Model::compiled() const { return training_ != nullptr; }
 Optimizer* Model::optimizer() const { return training_ ? training_->optimizer.get() : nullptr; }
 
 int Model::traced_step_traces() const {
-  return training_ && training_->traced_step ? training_->traced_step->trace_count() : 0;
+  if (!training_) return 0;
+  int traces = 0;
+  if (training_->traced_step) traces += training_->traced_step->trace_count();
+  if (training_->per_shape_step) traces += training_->per_shape_step->trace_count();
+  return traces;
+}
+
+void Model::set_on_warning(std::function<void(const std::string&)> on_warning) {
+  on_warning_ = std::move(on_warning);
+}
+
+void Model::Warn(const std::string& line) const {
+  if (on_warning_) {
+    on_warning_(line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());  // autodiff::Function's default
+  }
 }
 
 absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<const Tensor> y,
@@ -244,26 +267,75 @@ absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tens
     for (const Tensor& t : x) specs.push_back(TensorSpec(t.shape().ToVector(), t.dtype()));
     CONCORD_RETURN_IF_ERROR(Build(specs));
   }
-  if (training_->traced_step == nullptr) {
-    training_->traced_step = std::make_unique<autodiff::Function>(
-        [this](const autodiff::FunctionArgs& args) {
-          const size_t inputs = static_cast<size_t>(std::get<int64_t>(args.plain[0]));
-          absl::StatusOr<std::vector<Value>> out =
-              StepOnValues(args.inputs.subspan(0, inputs), args.inputs.subspan(inputs));
-          if (!out.ok()) return std::vector<Value>{Value::Error(out.status())};
-          return *std::move(out);
-        },
-        autodiff::FunctionOptions{.name = absl::StrCat(name(), "/train_step")});
-  }
-  Optimizer& optimizer = *training_->optimizer;
-  CONCORD_RETURN_IF_ERROR(optimizer.PrepareTracedStep());
+  internal::TrainingState& state = *training_;
+  const auto step_fn = [this](const autodiff::FunctionArgs& args) {
+    const size_t inputs = static_cast<size_t>(std::get<int64_t>(args.plain[0]));
+    absl::StatusOr<std::vector<Value>> out =
+        StepOnValues(args.inputs.subspan(0, inputs), args.inputs.subspan(inputs));
+    if (!out.ok()) return std::vector<Value>{Value::Error(out.status())};
+    return *std::move(out);
+  };
+  // Warnings of the step functions (retracing) go where the model's go.
+  const auto warn = [this](const std::string& line) { Warn(line); };
   std::vector<Value> values = Constants(x);
   const std::vector<Value> targets = Constants(y);
   values.insert(values.end(), targets.begin(), targets.end());
   const std::vector<autodiff::PlainArg> plain = {static_cast<int64_t>(x.size())};
+  Optimizer& optimizer = *state.optimizer;
+  CONCORD_RETURN_IF_ERROR(optimizer.PrepareTracedStep());
+
+  // Note [Unknown batch in traced steps] (training.h): one trace with the batch unknown, else one
+  // per batch shape. GetGraph traces or sizes without running anything, so nothing has been
+  // assigned when the per-shape function takes over.
+  autodiff::Function* step = nullptr;
+  absl::Status polymorphic_failure;
+  if (!state.per_shape_only) {
+    std::vector<autodiff::TensorSpec> batchless;
+    bool has_samples = true;
+    for (const Value& v : values) {
+      std::vector<int64_t> dims = v.shape().ToVector();
+      has_samples = has_samples && dims[0] >= 1;
+      dims[0] = -1;
+      CONCORD_ASSIGN_OR_RETURN(engine::Shape shape, engine::Shape::Partial(dims));
+      batchless.push_back({v.dtype(), std::move(shape)});
+    }
+    if (state.traced_step == nullptr) {
+      state.traced_step_signature = batchless;
+      state.traced_step = std::make_unique<autodiff::Function>(
+          step_fn, autodiff::FunctionOptions{.name = absl::StrCat(name(), "/train_step"),
+                                             .input_signature = batchless,
+                                             .on_warning = warn});
+    }
+    if (has_samples && batchless == state.traced_step_signature) {
+      autodiff::FunctionSignature signature;
+      for (const Value& v : values) signature.inputs.push_back(v.spec());
+      signature.plain = plain;
+      signature.training = true;
+      absl::StatusOr<const autodiff::Graph*> graph = state.traced_step->GetGraph(signature);
+      if (graph.ok()) {
+        step = state.traced_step.get();
+      } else {
+        polymorphic_failure = graph.status();
+      }
+    }
+  }
+  if (step == nullptr) {
+    if (state.per_shape_step == nullptr) {
+      state.per_shape_step = std::make_unique<autodiff::Function>(
+          step_fn, autodiff::FunctionOptions{.name = absl::StrCat(name(), "/train_step"),
+                                             .on_warning = warn});
+    }
+    step = state.per_shape_step.get();
+  }
   // The graph advances step() itself (Note [Call context]); the optimizer counts here.
-  CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out,
-                           training_->traced_step->Call(values, plain, /*training=*/true));
+  CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out, step->Call(values, plain, /*training=*/true));
+  if (!polymorphic_failure.ok()) {
+    state.per_shape_only = true;
+    Warn(absl::StrCat("warning: ", Describe(),
+                      ": the traced training step cannot run one trace for every batch size, so "
+                      "it is traced once per batch shape instead (",
+                      polymorphic_failure.message(), ")"));
+  }
   optimizer.FinishTracedStep();
   *loss = out[0];
   *first_output = out[1];

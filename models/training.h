@@ -20,13 +20,25 @@
 // per epoch; nothing with Verbosity::kSilent.
 //
 // Traced steps (FitOptions::traced, TrainOnBatch's `traced`): the whole step — forward, loss,
-// tape gradient and optimizer update — is traced once per batch shape into one graph
-// (autodiff/function.h) that reads and assigns the variables and slots by reference (Note
-// [Traced optimizer steps] in optimizers/optimizer.h), and later steps run that graph. Weights,
-// slots, BatchNorm statistics, losses and metrics are bitwise those of eager steps (training_test
-// checks it), Dropout masks included (they are drawn from the model's step, which the graph
-// advances on every run). Eager stays the default until traced steps are measurably faster
-// (docs/benchmarks.md).
+// tape gradient and optimizer update — is traced into one graph (autodiff/function.h) that reads
+// and assigns the variables and slots by reference (Note [Traced optimizer steps] in
+// optimizers/optimizer.h), and later steps run that graph. Weights, slots, BatchNorm statistics,
+// losses and metrics are bitwise those of eager steps (training_test checks it), Dropout masks
+// included (they are drawn from the model's step, which the graph advances on every run). Eager
+// stays the default until traced steps are measurably faster (docs/benchmarks.md).
+//
+// Note [Unknown batch in traced steps]
+// The step is traced once with the batch unknown: its input signature is the first traced
+// batch's specs with axis 0 unknown (Note [Shape-polymorphic traces] in autodiff/function.h), so
+// the last, smaller batch of an epoch runs the same trace, given its size, instead of tracing
+// again. A batch that does not fit that signature (other feature shapes or dtypes, or no
+// samples) is traced at its own shape. A step that needs the batch as a number on the host (a
+// layer that reads it, Note [Unknown sizes in models] in models/unknown_dims.h) cannot be traced
+// so: when the trace with the unknown batch fails and the same batch traces at its concrete
+// shape, the model falls back, once and for good, to one trace per batch shape, and warns
+// (Model::set_on_warning) naming the failure. The attempt only traces or sizes a graph, never runs
+// one, so nothing was assigned before the fallback; when both fail, the error at the concrete
+// shape (eager's) is returned and nothing changes.
 #ifndef CONCORD_MODELS_TRAINING_H_
 #define CONCORD_MODELS_TRAINING_H_
 
