@@ -1,6 +1,6 @@
 // The campaign's property list: the six properties of random architectures and op programs
 // against their traced forms (docs/campaigns.md), then the op-program properties of
-// testing/campaign_op_properties.cc.
+// testing/campaign_op_properties.cc, then op programs traced with an unknown batch size.
 #include "testing/campaign_properties.h"
 
 #include <string>
@@ -11,6 +11,7 @@
 #include "testing/arch_properties.h"
 #include "testing/arch_spec.h"
 #include "testing/op_program.h"
+#include "testing/op_program_polymorphic.h"
 #include "testing/op_program_traced.h"
 
 namespace concord::testing {
@@ -86,12 +87,27 @@ void AddArchProperties(std::vector<CampaignProperty>& out) {
                  }});
 }
 
+// Last in the list, so that adding it changed no other property's index (and so seeds).
+void AddPolymorphicProperty(std::vector<CampaignProperty>& out) {
+  out.push_back({"op programs traced with an unknown batch size agree with eager at every size",
+                 "a random op program traced once with its batch size unknown (an input "
+                 "signature such as float32[?, 3]) gives, at every size where the traced call "
+                 "succeeds, bitwise the values and gradients of running it eagerly at that size; "
+                 "where eager fails the traced call fails with a status, and it never retraces",
+                 [] {
+                   const PolymorphicCase c = *GenPolymorphicCase();
+                   RecordCase(c.program);
+                   FailUnlessOk(CheckOpProgramPolymorphic(c));
+                 }});
+}
+
 }  // namespace
 
 std::vector<CampaignProperty> CampaignProperties() {
   std::vector<CampaignProperty> out;
   AddArchProperties(out);
   internal::AddOpProgramProperties(out);
+  AddPolymorphicProperty(out);
   return out;
 }
 
