@@ -243,8 +243,6 @@ std::string CompareCall(const std::function<std::string(int)>& output_name, cons
   return "";
 }
 
-// CheckSubject calls one Function of `subject` with the signature at every size of the case and
-// compares each call with eager at that size; `ends` gets one SizeEnd per size.
 // Note [Under a tape]
 // Under a GradientTape that watches its inputs, a Function replays its (sized) graph op by op
 // (ReplayGraph, Note [Replay the traced graph] in autodiff/function.h), where errors travel with
@@ -338,7 +336,7 @@ absl::Status CheckSubject(const Subject& subject, const Setup& s, const Polymorp
       return absl::StatusOr<std::vector<Value>>(fn(x));
     });
     const Tensors tape_got = UnderTape(in, [&f](absl::Span<const Value> x) { return f.Call(x); });
-    const int outputs = got.ok() ? static_cast<int>(got->size()) : 0;
+    const int outputs = eager.ok() ? static_cast<int>(eager->size()) : 0;
     const auto name = [&subject, outputs](int i) {
       if (i < outputs) return subject.output_name(i);
       if (i == outputs) return std::string("SumAll(last floating output)");
