@@ -31,8 +31,12 @@ namespace {
 using engine::Shape;
 
 // ReduceTo sums a broadcast gradient back to `spec`'s shape (a no-op when the shapes agree).
+// Over an unknown size (a shape-polymorphic trace), [?, C] and [1, C] agree at size 1 only: they
+// are summed, which at size 1 drops a size-1 axis without arithmetic (engine::SumToShape), so the
+// bits are those of the eager no-op, and the comparison reads no unknown size.
 Value ReduceTo(const Value& g, const TensorSpec& spec) {
-  if (!g.ok() || g.shape() == spec.shape) return g;
+  if (!g.ok()) return g;
+  if (g.shape().unknown_mask() == spec.shape.unknown_mask() && g.shape() == spec.shape) return g;
   return SumToShape(g, spec.shape);
 }
 

@@ -82,7 +82,7 @@ absl::StatusOr<std::vector<Tensor>> ReshapeForward(absl::Span<const Tensor> in,
 
 std::vector<Value> ReshapeGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
-  return {Reshape(ctx.output_grads[0], internal::ReshapeDims(ctx.input_specs[0].shape))};
+  return {Reshape(ctx.output_grads[0], ctx.input_specs[0].shape.ReshapeDims())};
 }
 
 // ---- BroadcastTo
@@ -340,7 +340,7 @@ Value ExpandDims(const Value& x, int64_t axis) {
         absl::StrCat("ExpandDims: axis ", axis, " is out of range [", -(rank + 1), ", ", rank,
                      "] for ", x.spec().ToString())));
   }
-  std::vector<int64_t> dims = internal::ReshapeDims(x.shape());
+  std::vector<int64_t> dims = x.shape().ReshapeDims();
   dims.insert(dims.begin() + (axis < 0 ? axis + rank + 1 : axis), 1);
   return Reshape(x, std::move(dims));
 }
@@ -364,7 +364,7 @@ Value Squeeze(const Value& x, std::vector<int64_t> axes) {
     }
     drop[*d] = true;
   }
-  const std::vector<int64_t> all = internal::ReshapeDims(x.shape());
+  const std::vector<int64_t> all = x.shape().ReshapeDims();
   std::vector<int64_t> dims;
   for (int d = 0; d < rank; ++d) {
     if (!drop[d]) dims.push_back(all[d]);

@@ -63,7 +63,7 @@ std::vector<int64_t> KeptDims(const TensorSpec& x, absl::Span<const int64_t> axe
   const int rank = x.shape.rank();
   engine::Shape kept = x.shape;
   for (int64_t axis : axes) kept.set_dim(static_cast<int>(axis < 0 ? axis + rank : axis), 1);
-  return internal::ReshapeDims(kept);  // an unknown size kept is -1
+  return kept.ReshapeDims();  // an unknown size kept is -1
 }
 
 // GradKept reshapes an output gradient of a reduction to the keepdims shape, so that it

@@ -53,15 +53,6 @@ absl::Status CheckRepresentable(absl::string_view op, absl::string_view what, do
                                                  engine::DTypeName(dtype)));
 }
 
-std::vector<int64_t> ReshapeDims(const engine::Shape& shape) {
-  if (shape.fully_known() || __builtin_popcount(shape.unknown_mask()) > 1) return shape.ToVector();
-  std::vector<int64_t> dims = shape.DimsOrMinusOne();
-  for (int64_t d : dims) {
-    if (d == 0) return shape.ToVector();
-  }
-  return dims;
-}
-
 absl::StatusOr<int> AxisOf(absl::string_view op, int64_t axis, const TensorSpec& x) {
   const int rank = x.shape.rank();
   if (axis < -rank || axis >= rank) {

@@ -44,11 +44,6 @@ absl::StatusOr<int> AxisOf(absl::string_view op, int64_t axis, const TensorSpec&
 // ShapeFromDims validates a result shape: "<op>: result <Shape::FromDims's message>".
 absl::StatusOr<engine::Shape> ShapeFromDims(absl::string_view op, absl::Span<const int64_t> dims);
 
-// ReshapeDims gives the Reshape dims that restore `shape`: its sizes, with -1 for an unknown one
-// (Note [Unknown dimensions] in engine/shape.h). With several unknown sizes, or an unknown size
-// next to a zero one (where -1 is ambiguous), it reads the sizes, which fails a trace.
-std::vector<int64_t> ReshapeDims(const engine::Shape& shape);
-
 // OneSpec is the one-output result of a shape rule.
 inline absl::StatusOr<std::vector<TensorSpec>> OneSpec(engine::DType dtype, engine::Shape shape) {
   return std::vector<TensorSpec>{{dtype, std::move(shape)}};

@@ -116,6 +116,15 @@ std::vector<int64_t> Shape::DimsOrMinusOne() const {
   return out;
 }
 
+std::vector<int64_t> Shape::ReshapeDims() const {
+  if (unknown_ == 0 || __builtin_popcount(unknown_) > 1) return ToVector();
+  std::vector<int64_t> dims = DimsOrMinusOne();
+  for (int64_t d : dims) {
+    if (d == 0) return ToVector();
+  }
+  return dims;
+}
+
 int64_t Shape::num_elements() const {
   if (unknown_ != 0) ReportUnknownRead(FirstUnknown(), "num_elements");
   int64_t n = 1;

@@ -106,6 +106,10 @@ class Shape {
   // DimsOrMinusOne gives the sizes with -1 for each unknown one: what Reshape (one -1) and a
   // Slice size (-1: to the end) take, and what models::TensorSpec writes for an unknown size.
   std::vector<int64_t> DimsOrMinusOne() const;
+  // ReshapeDims gives the Reshape dims that restore this shape: its sizes, with -1 for its one
+  // unknown size. With several unknown sizes, or an unknown size next to a zero one (where -1 is
+  // ambiguous), it reads the sizes (ToVector), which fails a trace.
+  std::vector<int64_t> ReshapeDims() const;
 
   // Strides returns row-major element strides.
   std::array<int64_t, kMaxRank> Strides() const;

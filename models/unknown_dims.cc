@@ -2,15 +2,6 @@
 
 namespace concord::models::internal {
 
-std::vector<int64_t> ReshapeDims(const engine::Shape& shape) {
-  if (shape.fully_known() || __builtin_popcount(shape.unknown_mask()) > 1) return shape.ToVector();
-  std::vector<int64_t> dims = shape.DimsOrMinusOne();
-  for (int64_t d : dims) {
-    if (d == 0) return shape.ToVector();  // -1 is ambiguous next to 0: read (fails the trace)
-  }
-  return dims;
-}
-
 bool HasZeroKnownSize(const engine::Shape& shape) {
   for (int d = 0; d < shape.rank(); ++d) {
     if (!shape.unknown(d) && shape.dim(d) == 0) return true;

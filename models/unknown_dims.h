@@ -1,7 +1,7 @@
 // Sizes of shapes that may hold unknown dimensions (Note [Unknown dimensions] in engine/shape.h),
 // for the layers, losses and training code that runs inside shape-polymorphic traces (internal).
 //
-//   y = autodiff::Reshape(y, internal::ReshapeDims(x.shape()));  // [?, 4, 3] -> {-1, 4, 3}
+//   y = autodiff::Reshape(y, x.shape().ReshapeDims());            // [?, 4, 3] -> {-1, 4, 3}
 //   if (internal::HasZeroKnownSize(shape)) ...                     // no elements, unread
 //
 // Note [Unknown sizes in models]
@@ -24,12 +24,6 @@
 #include "engine/shape.h"
 
 namespace concord::models::internal {
-
-// ReshapeDims gives the Reshape dims that restore `shape`: its sizes, with -1 for its one unknown
-// size. With several unknown sizes, or an unknown size next to a zero one (where -1 would be
-// ambiguous), it reads the sizes, which fails the trace. The rule of autodiff's own
-// internal::ReshapeDims, whose header is private to autodiff.
-std::vector<int64_t> ReshapeDims(const engine::Shape& shape);
 
 // HasZeroKnownSize is true when some known size of `shape` is 0. Unknown sizes are not read: they
 // are at least 1 (a call with an unknown size of 0 is refused), so the shape has no elements

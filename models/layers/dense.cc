@@ -113,7 +113,7 @@ std::vector<Value> Dense::CallImpl(absl::Span<const Value> inputs, const CallCon
   if (shape.rank() != 2) {
     engine::Shape out = shape;
     out.set_dim(shape.rank() - 1, units_);  // a known size
-    y = autodiff::Reshape(y, internal::ReshapeDims(out));
+    y = autodiff::Reshape(y, out.ReshapeDims());
   }
   return {ApplyActivation(options_.activation, y)};
 }

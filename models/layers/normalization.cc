@@ -98,29 +98,11 @@ std::string FeatureAxisProblem(absl::Span<const TensorSpec> inputs, int64_t axis
   return "";
 }
 
-// Note [Per-feature operands over an unknown batch]
-// The per-feature operands (statistics, gamma, beta) broadcast against x. Eagerly they have x's
-// rank, [1, C] for x [N, C]. Against an x with an unknown batch (a shape-polymorphic trace) they
-// drop the axes before the feature axis instead, [C]: a gradient rule that sums a broadcast
-// gradient back to its operand compares the two shapes first (autodiff's ReduceTo), and [?, C]
-// against [1, C] is a read of the unknown size (it would be equal at size 1), which fails the
-// trace, while a lower-rank operand is plainly broadcast. Each element meets the same numbers
-// either way, and the gradient is summed over the same axes by the same kernel (SumToShape), so
-// the bits are eager's; known shapes keep the eager ops.
-
-// BroadcastDims is the shape a [C] vector takes to broadcast along axis `a` of a rank-`rank`
-// input: C at `a` and 1 elsewhere, without the axes before `a` when `drop_leading` (Note
-// [Per-feature operands over an unknown batch]).
-std::vector<int64_t> BroadcastDims(int rank, int a, bool drop_leading) {
+// Broadcastable reshapes a [C] vector to rank `rank` with C at axis `a` and 1 elsewhere.
+Value Broadcastable(const Value& v, int rank, int a) {
   std::vector<int64_t> dims(rank, 1);
   dims[a] = -1;
-  if (drop_leading) dims.erase(dims.begin(), dims.begin() + a);
-  return dims;
-}
-
-// Broadcastable reshapes a [C] vector to BroadcastDims.
-Value Broadcastable(const Value& v, int rank, int a, bool drop_leading) {
-  return autodiff::Reshape(v, BroadcastDims(rank, a, drop_leading));
+  return autodiff::Reshape(v, dims);
 }
 
 // Normalize is Keras's batch_normalization op: x * inv + (beta - mean * inv) with
@@ -134,14 +116,10 @@ Value Normalize(const Value& x, const Value& mean, const Value& variance, const 
   return x * inv + res;
 }
 
-// MeanAndVariance returns the mean and biased variance over `axes`, kept as size-1 axes, or
-// reshaped to `dims` when given (Note [Per-feature operands over an unknown batch]).
-std::pair<Value, Value> MeanAndVariance(const Value& x, const std::vector<int64_t>& axes,
-                                        const std::vector<int64_t>* dims = nullptr) {
+// MeanAndVariance returns the mean and biased variance over `axes`, kept as size-1 axes.
+std::pair<Value, Value> MeanAndVariance(const Value& x, const std::vector<int64_t>& axes) {
   Value mean = autodiff::Mean(x, axes, /*keepdims=*/true);
-  if (dims != nullptr) mean = autodiff::Reshape(mean, *dims);
   Value variance = autodiff::Mean(autodiff::Square(x - mean), axes, /*keepdims=*/true);
-  if (dims != nullptr) variance = autodiff::Reshape(variance, *dims);
   return {mean, variance};
 }
 
@@ -234,8 +212,6 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
   const Value& x = inputs[0];
   const int rank = x.shape().rank();
   const int a = NormalizedAxis(options_.axis, rank);
-  // Note [Per-feature operands over an unknown batch].
-  const bool unknown = !x.shape().fully_known();
   Value mean, variance;
   // Planted bug: a traced call that ignores the training flag.
   const bool training = context.training &&
@@ -256,8 +232,7 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
       return {Value::Error(Error(absl::StrCat(
           "cannot compute batch statistics of an empty batch: input ", x.shape().ToString())))};
     }
-    const std::vector<int64_t> dims = BroadcastDims(rank, a, /*drop_leading=*/true);
-    std::tie(mean, variance) = MeanAndVariance(x, axes, unknown ? &dims : nullptr);
+    std::tie(mean, variance) = MeanAndVariance(x, axes);
     // The moving statistics are state, not part of the differentiated computation.
     autodiff::NoGradScope no_grad;
     const double m = options_.momentum;
@@ -271,11 +246,11 @@ std::vector<Value> BatchNormalization::CallImpl(absl::Span<const Value> inputs,
     if (status.ok()) status = moving_variance_.AssignValue(new_variance);
     if (!status.ok()) return {Value::Error(status)};
   } else {
-    mean = Broadcastable(moving_mean_.value(), rank, a, unknown);
-    variance = Broadcastable(moving_variance_.value(), rank, a, unknown);
+    mean = Broadcastable(moving_mean_.value(), rank, a);
+    variance = Broadcastable(moving_variance_.value(), rank, a);
   }
-  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a, unknown) : Value();
-  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a, unknown) : Value();
+  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a) : Value();
+  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a) : Value();
   return {Normalize(x, mean, variance, gamma, beta, options_.epsilon)};
 }
 
@@ -339,12 +314,9 @@ std::vector<Value> LayerNormalization::CallImpl(absl::Span<const Value> inputs,
   const Value& x = inputs[0];
   const int rank = x.shape().rank();
   const int a = NormalizedAxis(options_.axis, rank);
-  // The statistics keep x's other axes (the batch among them); gamma and beta follow Note
-  // [Per-feature operands over an unknown batch].
-  const bool unknown = !x.shape().fully_known();
   auto [mean, variance] = MeanAndVariance(x, {a});
-  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a, unknown) : Value();
-  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a, unknown) : Value();
+  const Value gamma = options_.scale ? Broadcastable(gamma_.value(), rank, a) : Value();
+  const Value beta = options_.center ? Broadcastable(beta_.value(), rank, a) : Value();
   return {Normalize(x, mean, variance, gamma, beta, options_.epsilon)};
 }
 

@@ -108,7 +108,7 @@ Value Reduce(absl::string_view loss, const Value& per_sample, const LossOptions&
     Value w = weight;
     if (w.dtype() != per_sample.dtype()) w = autodiff::Cast(w, per_sample.dtype());
     // An unknown batch stays -1 (Note [Unknown sizes in models] in models/unknown_dims.h).
-    if (w.shape() != *aligned) w = autodiff::Reshape(w, internal::ReshapeDims(*aligned));
+    if (w.shape() != *aligned) w = autodiff::Reshape(w, aligned->ReshapeDims());
     weighted = per_sample * w;
   }
   switch (options.reduction) {
@@ -270,7 +270,7 @@ Value SparseCategoricalCrossentropy(const Value& y_true, const Value& y_pred, bo
   Value labels = y_true;
   if (label_dtype != DType::kInt64) labels = autodiff::Cast(labels, DType::kInt64);
   if (labels.shape().rank() != batch->rank()) {
-    labels = autodiff::Reshape(labels, internal::ReshapeDims(*batch));
+    labels = autodiff::Reshape(labels, batch->ReshapeDims());
   }
   // Gathering from [0, 1, ..., classes - 1] is the identity on valid labels and an error for any
   // other, so a bad label is reported instead of silently selecting nothing (OneHot's rule).

@@ -15,7 +15,7 @@ readonly CAMPAIGN="$1"
 shift
 readonly SEED="${CONCORD_MUTANTS_SEED:-7}"
 # Round 0 of the default campaign: 25 cases of each of its properties.
-readonly MAX_CASES="${CONCORD_MUTANTS_MAX_CASES:-350}"
+readonly MAX_CASES="${CONCORD_MUTANTS_MAX_CASES:-375}"
 readonly MAX_SIZE=3
 readonly SHARD="${TEST_SHARD_INDEX:-0}"
 readonly SHARDS="${TEST_TOTAL_SHARDS:-1}"
