@@ -177,6 +177,27 @@ TEST(PolymorphicFunction, SizesThatDoNotFollowTheUnknownSizeAreRefused) {
                              HasSubstr("the trace saw float32[1, ?/2, 2, 1]"))));
 }
 
+// A [1, C] operand broadcast against [?, C]: its gradient is summed over the batch without
+// comparing the unknown size with 1 (which would be a read), and at batch 1 the sum is a copy.
+TEST(PolymorphicFunction, AGradientSummedBackToASizeOneAxisNeedsNoRead) {
+  const Value gamma = Value::TrainableVariable(Random(Shape({1, 3}), 8));
+  const auto step = [&](const Value& x) {
+    GradientTape tape;
+    const Value y = SumAll(Tanh(x * gamma));
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(y, {gamma});
+    return g.ok() ? (*g)[0] : Value::Error(g.status());
+  };
+  Function f([&](const FunctionArgs& a) { return std::vector<Value>{step(a.inputs[0])}; },
+             {.name = "scale", .input_signature = std::vector<TensorSpec>{Partial({-1, 3})}});
+  for (int64_t batch : {1, 4}) {
+    const Value x = Value::Constant(Random(Shape({batch, 3}), 50 + batch));
+    absl::StatusOr<std::vector<Value>> traced = f({x});
+    ASSERT_THAT(traced.status(), IsOk());
+    EXPECT_THAT((*traced)[0].ToTensor().value(), BitwiseEquals(step(x).ToTensor().value()));
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
 TEST(PolymorphicFunction, NestsInsideAnotherPolymorphicTrace) {
   Function inner([](const FunctionArgs& a) { return std::vector<Value>{Softmax(a.inputs[0], 1)}; },
                  {.name = "inner", .input_signature = std::vector<TensorSpec>{Partial({-1, 3})}});

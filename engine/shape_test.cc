@@ -70,6 +70,8 @@ TEST(Shape, PartialMarksUnknownSizesAndPrintsThemAsMultiples) {
   EXPECT_EQ(p.ToString(), "[?, 784]");
   EXPECT_EQ(p.stand_in_dim(0), kUnknownStandIn);
   EXPECT_THAT(p.DimsOrMinusOne(), ElementsAre(-1, 784));
+  EXPECT_THAT(p.ReshapeDims(), ElementsAre(-1, 784));
+  EXPECT_THAT(Shape({2, 3}).ReshapeDims(), ElementsAre(2, 3));
   EXPECT_TRUE(p.StandIn().fully_known());
   EXPECT_EQ(p.StandIn(), Shape({kUnknownStandIn, 784}));
   const Shape multiples = Shape({2 * kUnknownStandIn, kUnknownStandIn / 2, 3 * kUnknownStandIn / 2})
