@@ -93,18 +93,20 @@ Function::Function(Fn fn, FunctionOptions options)
   }
 }
 
-// MatchSignature checks a call's input specs against an explicit input signature and returns
-// the unknown size they give (0 when the signature has no unknown dimension, or when the call is
-// itself traced with the same unknown dimensions).
-absl::StatusOr<int64_t> Function::MatchSignature(const FunctionSignature& signature) const {
+// MatchSignature checks a call's input specs against an explicit input signature and returns the
+// unknown sizes they give, sizes[j] for unknown size j; empty when the signature has no unknown
+// dimension, or when the call is itself traced with the same unknown dimensions.
+absl::StatusOr<std::vector<int64_t>> Function::MatchSignature(
+    const FunctionSignature& signature) const {
   const std::vector<TensorSpec>& fixed = *options_.input_signature;
   if (fixed.size() != signature.inputs.size()) {
     return absl::InvalidArgumentError(absl::StrCat("Function '", options_.name, "' takes ",
                                                    fixed.size(), " inputs by its signature, got ",
                                                    signature.inputs.size()));
   }
-  int64_t size = 0;
-  std::string size_from;
+  std::vector<int64_t> sizes;  // 0: not given yet
+  std::vector<std::string> size_from(engine::kMaxUnknownSizes);
+  bool symbolic = false, concrete = false;
   for (size_t i = 0; i < fixed.size(); ++i) {
     const TensorSpec& want = fixed[i];
     const TensorSpec& got = signature.inputs[i];
@@ -121,39 +123,53 @@ absl::StatusOr<int64_t> Function::MatchSignature(const FunctionSignature& signat
         continue;
       }
       if (got.shape.unknown(d)) {
-        // A call from a trace with unknown dimensions: the same unknown size only.
-        if (g != w) return mismatch(" (another multiple of the unknown size)");
+        // A call from a trace with unknown dimensions: the same unknown sizes only.
+        if (!want.shape.same_dim(d, got.shape, d)) {
+          return mismatch(" (another unknown size, or another multiple of it)");
+        }
+        symbolic = true;
         continue;
       }
+      concrete = true;
       if (g < 1) return mismatch(" (an unknown size must be at least 1)");
-      if (size == 0) {
-        size = g;
-        size_from = absl::StrCat("input ", i, " axis ", d);
-      } else if (g != size) {
-        return mismatch(absl::StrCat(" (its unknown dimensions stand for one size, which ",
-                                     size_from, " gives as ", size, ")"));
+      const size_t j = static_cast<size_t>(want.shape.unknown_size(d));
+      if (sizes.size() <= j) sizes.resize(j + 1, 0);
+      if (sizes[j] == 0) {
+        sizes[j] = g;
+        size_from[j] = absl::StrCat("input ", i, " axis ", d);
+      } else if (g != sizes[j]) {
+        return mismatch(absl::StrCat(" (each unknown size stands for one size, which ",
+                                     size_from[j], " gives as ", sizes[j], ")"));
       }
     }
   }
-  return size;
+  if (symbolic && concrete) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Function '", options_.name, "': a call inside a trace gives some unknown sizes of the "
+        "input signature and leaves others unknown; pass all of them or none"));
+  }
+  for (int64_t& s : sizes) {
+    if (s == 0) s = 1;  // an unknown size the signature skips (-2 without -1) is unused
+  }
+  return sizes;
 }
 
 absl::StatusOr<const Function::Entry*> Function::Lookup(const FunctionSignature& signature) {
   if (options_.input_signature.has_value()) {
-    CONCORD_ASSIGN_OR_RETURN(const int64_t size, MatchSignature(signature));
-    if (size > 0) return LookupSized(signature, size);
+    CONCORD_ASSIGN_OR_RETURN(const std::vector<int64_t> sizes, MatchSignature(signature));
+    if (!sizes.empty()) return LookupSized(signature, sizes);
   }
   return LookupTraced(signature);
 }
 
 absl::StatusOr<const Function::Entry*> Function::LookupSized(const FunctionSignature& signature,
-                                                            int64_t size) {
+                                                            absl::Span<const int64_t> sizes) {
   const std::string key = Key(signature);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second.get();
   FunctionSignature polymorphic = signature;
   polymorphic.inputs = *options_.input_signature;
   CONCORD_ASSIGN_OR_RETURN(const Entry* traced, LookupTraced(polymorphic));
-  absl::StatusOr<Graph> graph = SizeGraph(traced->graph, size);
+  absl::StatusOr<Graph> graph = SizeGraph(traced->graph, sizes);
   if (!graph.ok()) {
     return absl::Status(graph.status().code(),
                         absl::StrCat("Function '", options_.name, "' called with ",

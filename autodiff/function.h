@@ -26,7 +26,8 @@
 // Note [Shape-polymorphic traces]
 // An input signature may leave sizes unknown, as tf.function's TensorSpec([None, 784]) does:
 // Shape::Partial({-1, 784}). Every -1 of one signature stands for the same size (the batch size);
-// a call whose unknown dimensions differ is an error naming both. The function is traced once,
+// a call whose -1 dimensions differ is an error naming both. -2 .. -4 are further, independent
+// sizes (a sequence length): Shape::Partial({-1, -2}). The function is traced once,
 // with the unknown dimensions marked (Note [Unknown dimensions] in engine/shape.h): shape rules
 // track which dimensions are multiples of the unknown size (Note [Shape rules over unknown
 // dimensions] in op_def.h), and traced code that reads such a dimension as a number fails the
@@ -92,7 +93,8 @@ struct FunctionOptions {
   std::string name = "function";
   // When set, calls must match these input specs (no retracing on input shapes). A dimension
   // written -1 (Shape::Partial({-1, 784})) is unknown: it matches any size of at least 1, and the
-  // function traces once for all of them (Note [Shape-polymorphic traces]).
+  // function traces once for all of them (Note [Shape-polymorphic traces]); -2 .. -4 are further
+  // independent unknown sizes.
   std::optional<std::vector<TensorSpec>> input_signature;
   // Warn on every trace after this many.
   int warn_after_traces = 5;
@@ -146,9 +148,10 @@ class Function {
   };
   absl::StatusOr<const Entry*> Lookup(const FunctionSignature& signature);
   absl::StatusOr<const Entry*> LookupTraced(const FunctionSignature& signature);
-  absl::StatusOr<const Entry*> LookupSized(const FunctionSignature& signature, int64_t size);
+  absl::StatusOr<const Entry*> LookupSized(const FunctionSignature& signature,
+                                           absl::Span<const int64_t> sizes);
   absl::StatusOr<const Entry*> AddEntry(const std::string& key, Graph graph);
-  absl::StatusOr<int64_t> MatchSignature(const FunctionSignature& signature) const;
+  absl::StatusOr<std::vector<int64_t>> MatchSignature(const FunctionSignature& signature) const;
 
   Fn fn_;
   FunctionOptions options_;

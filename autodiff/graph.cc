@@ -1,6 +1,8 @@
 #include "autodiff/graph.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -206,11 +208,22 @@ std::string Graph::ToDot() const {
 }
 
 absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size) {
+  const std::vector<int64_t> sizes(engine::kMaxUnknownSizes, size);
+  return SizeGraph(graph, sizes);
+}
+
+absl::StatusOr<Graph> SizeGraph(const Graph& graph, absl::Span<const int64_t> size) {
   const auto fail = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("graph '", graph.name(), "' at unknown size ",
-                                                   size, ": ", what));
+    const bool one = std::all_of(size.begin(), size.end(), [&](int64_t s) { return s == size[0]; });
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph '", graph.name(), "' at unknown size",
+        one && !size.empty() ? absl::StrCat(" ", size[0])
+                             : absl::StrCat("s [", absl::StrJoin(size, ", "), "]"),
+        ": ", what));
   };
-  if (size < 1) return fail("the unknown size must be at least 1");
+  for (int64_t s : size) {
+    if (s < 1) return fail("every unknown size must be at least 1");
+  }
   Graph out(graph.name());
   for (const TensorSpec& spec : graph.input_specs()) {
     absl::StatusOr<engine::Shape> shape = SizeUnknown(spec.shape, size);

@@ -103,13 +103,15 @@ class Graph {
 };
 
 // SizeGraph gives a graph traced with unknown dimensions (Note [Unknown dimensions] in
-// engine/shape.h) concrete sizes for an unknown size of `size`: every dimension c times the
-// unknown size becomes c * size. It runs every shape rule again on the concrete specs and checks
-// that each value's shape is the trace's with those sizes: known dimensions unchanged, unknown
-// ones c * size. A graph whose shapes do not follow (a dimension min(size, 10) that the trace saw
-// as 10) is refused, naming the equation, since the traced code may have read that dimension.
-// A graph without unknown dimensions comes back with the same equations and specs. The result
-// verifies.
+// engine/shape.h) concrete sizes: sizes[j] for unknown size j (?, ?b, ...), each at least 1, so
+// every dimension c times unknown size j becomes c * sizes[j]. It runs every shape rule again on
+// the concrete specs and checks that each value's shape is the trace's with those sizes: known
+// dimensions unchanged, unknown ones c * sizes[j]. A graph whose shapes do not follow (a
+// dimension min(size, 10) that the trace saw as 10) is refused, naming the equation, since the
+// traced code may have read that dimension. A graph without unknown dimensions comes back with
+// the same equations and specs. The result verifies. The int64_t form gives every unknown size
+// the same value.
+absl::StatusOr<Graph> SizeGraph(const Graph& graph, absl::Span<const int64_t> sizes);
 absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size);
 
 }  // namespace concord::autodiff

@@ -1,6 +1,7 @@
 #include "autodiff/op_def.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/status.h"
 
 namespace concord::autodiff {
@@ -27,16 +28,19 @@ void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradF
 
 // Note [Shape rules over unknown dimensions]
 // Shape rules work on concrete sizes. For specs with unknown dimensions (Note [Unknown
-// dimensions] in engine/shape.h), InferSpecs runs the rule twice: once with every unknown
-// dimension at its stand-in size (the unknown size U = kUnknownStandIn), once at twice that
-// (U = 2 * kUnknownStandIn), attributes' shapes included. An output dimension equal in both runs
-// does not depend on U, as far as the trace can tell, and is known; one that doubles is c * U,
-// unknown, with its stand-in from the first run; any other result (U + 1, U * U) is an error,
-// since only multiples of the unknown size are represented. A known dimension that depends on U
-// in a way two samples cannot see (min(U, 10)) is caught later: Function checks every dimension
-// of the graph again when it gives the graph concrete sizes (Note [Shape-polymorphic traces] in
-// function.h) and refuses a graph whose sizes do not follow.
-absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape, int64_t size) {
+// dimensions] in engine/shape.h), InferSpecs runs the rule once with every unknown size U_j at
+// its stand-in (kUnknownStandIn), and once more per unknown size present, with that one doubled,
+// attributes' shapes included. An output dimension the same in every run does not depend on the
+// unknown sizes, as far as the trace can tell, and is known; one that doubles with U_j alone is
+// c * U_j, unknown, with its stand-in from the first run; any other result (U + 1, U * U, U_1 *
+// U_2) is an error, since only multiples of one unknown size are represented. Two operands whose
+// sizes follow different unknown sizes only broadcast together when the rule accepts every
+// sample, so Add([?, 3], [?b, 3]) is refused. A known dimension that depends on U in a way the
+// samples cannot see (min(U, 10)) is caught later: Function checks every dimension of the graph
+// again when it gives the graph concrete sizes (Note [Shape-polymorphic traces] in function.h)
+// and refuses a graph whose sizes do not follow.
+absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape,
+                                          absl::Span<const int64_t> sizes) {
   if (shape.fully_known()) return shape;
   std::vector<int64_t> dims(static_cast<size_t>(shape.rank()));
   for (int i = 0; i < shape.rank(); ++i) {
@@ -45,11 +49,14 @@ absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape, int64_t si
       dims[static_cast<size_t>(i)] = d;
       continue;
     }
+    const size_t which = static_cast<size_t>(shape.unknown_size(i));
+    const int64_t size = which < sizes.size() ? sizes[which] : -1;
     int64_t product;
-    if (__builtin_mul_overflow(d, size, &product) || product % engine::kUnknownStandIn != 0) {
+    if (size < 0 || __builtin_mul_overflow(d, size, &product) ||
+        product % engine::kUnknownStandIn != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "dimension ", i, " of ", shape.ToString(), " is not a whole number for an unknown size of ",
-          size));
+          "dimension ", i, " of ", shape.ToString(), " is not a whole number for unknown sizes [",
+          absl::StrJoin(sizes, ", "), "]"));
     }
     dims[static_cast<size_t>(i)] = product / engine::kUnknownStandIn;
   }
@@ -58,25 +65,36 @@ absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape, int64_t si
 
 namespace {
 
-bool HasUnknown(absl::Span<const TensorSpec> in, const Attrs& attrs) {
-  if (!attrs.shape.fully_known()) return true;
-  for (const TensorSpec& s : in) {
-    if (!s.shape.fully_known()) return true;
-  }
-  return false;
+// UnknownSizes is a bit per unknown size that some input or attribute follows.
+unsigned UnknownSizes(absl::Span<const TensorSpec> in, const Attrs& attrs) {
+  unsigned used = 0;
+  const auto add = [&used](const engine::Shape& s) {
+    for (int i = 0; i < s.rank(); ++i) {
+      if (s.unknown(i)) used |= 1u << s.unknown_size(i);
+    }
+  };
+  add(attrs.shape);
+  for (const TensorSpec& s : in) add(s.shape);
+  return used;
 }
 
-// AtSize gives the specs and attributes with the unknown size made `size`.
-absl::Status AtSize(absl::Span<const TensorSpec> in, const Attrs& attrs, int64_t size,
-                    std::vector<TensorSpec>* in_out, Attrs* attrs_out) {
+// AtSizes gives the specs and attributes with the unknown sizes made `sizes`.
+absl::Status AtSizes(absl::Span<const TensorSpec> in, const Attrs& attrs,
+                     absl::Span<const int64_t> sizes, std::vector<TensorSpec>* in_out,
+                     Attrs* attrs_out) {
   in_out->clear();
   for (const TensorSpec& s : in) {
-    CONCORD_ASSIGN_OR_RETURN(engine::Shape shape, SizeUnknown(s.shape, size));
+    CONCORD_ASSIGN_OR_RETURN(engine::Shape shape, SizeUnknown(s.shape, sizes));
     in_out->push_back({s.dtype, std::move(shape)});
   }
   *attrs_out = attrs;
-  CONCORD_ASSIGN_OR_RETURN(attrs_out->shape, SizeUnknown(attrs.shape, size));
+  CONCORD_ASSIGN_OR_RETURN(attrs_out->shape, SizeUnknown(attrs.shape, sizes));
   return absl::OkStatus();
+}
+
+// UnknownName is how ToString prints unknown size j: "?", "?b", ...
+std::string UnknownName(int j) {
+  return j == 0 ? "?" : absl::StrCat("?", std::string(1, static_cast<char>('a' + j)));
 }
 
 }  // namespace
@@ -84,52 +102,69 @@ absl::Status AtSize(absl::Span<const TensorSpec> in, const Attrs& attrs, int64_t
 absl::StatusOr<std::vector<TensorSpec>> InferSpecs(Primitive p, absl::Span<const TensorSpec> in,
                                                    const Attrs& attrs) {
   const OpDef& def = GetOpDef(p);
-  if (!HasUnknown(in, attrs)) return def.infer(in, attrs);
+  const unsigned used = UnknownSizes(in, attrs);
+  if (used == 0) return def.infer(in, attrs);
   if (!attrs.subgraphs.empty()) {
     return absl::UnimplementedError(absl::StrCat(
         PrimitiveName(p), ": control flow over values with unknown dimensions is not supported "
         "yet; give the input signature concrete sizes"));
   }
-  constexpr int64_t kA = engine::kUnknownStandIn, kB = 2 * engine::kUnknownStandIn;
-  std::vector<TensorSpec> in_a, in_b;
-  Attrs attrs_a, attrs_b;
-  CONCORD_RETURN_IF_ERROR(AtSize(in, attrs, kA, &in_a, &attrs_a));
-  absl::StatusOr<std::vector<TensorSpec>> a = def.infer(in_a, attrs_a);
+  constexpr int64_t kA = engine::kUnknownStandIn;
+  std::vector<int64_t> sizes(engine::kMaxUnknownSizes, kA);
+  std::vector<TensorSpec> in_at;
+  Attrs attrs_at;
+  CONCORD_RETURN_IF_ERROR(AtSizes(in, attrs, sizes, &in_at, &attrs_at));
+  absl::StatusOr<std::vector<TensorSpec>> a = def.infer(in_at, attrs_at);
   if (!a.ok()) {
     return absl::Status(a.status().code(),
-                        absl::StrCat(a.status().message(), " (with the unknown size ? standing in as ",
-                                     kA, ")"));
+                        absl::StrCat(a.status().message(), " (with every unknown size standing in "
+                                     "as ", kA, ")"));
   }
-  CONCORD_RETURN_IF_ERROR(AtSize(in, attrs, kB, &in_b, &attrs_b));
-  absl::StatusOr<std::vector<TensorSpec>> b = def.infer(in_b, attrs_b);
-  if (!b.ok()) {
-    return absl::Status(b.status().code(),
-                        absl::StrCat(b.status().message(), " (with the unknown size ? standing in as ",
-                                     kB, ")"));
-  }
-  if (a->size() != b->size()) {
-    return absl::InternalError(absl::StrCat(PrimitiveName(p), ": output count depends on sizes"));
+  // Which unknown size each output dimension follows: -1 known, -2 not yet seen to change.
+  std::vector<std::vector<int>> follows(a->size());
+  for (size_t k = 0; k < a->size(); ++k) follows[k].assign((*a)[k].shape.rank(), -1);
+  for (int j = 0; j < engine::kMaxUnknownSizes; ++j) {
+    if ((used >> j & 1) == 0) continue;
+    sizes.assign(engine::kMaxUnknownSizes, kA);
+    sizes[static_cast<size_t>(j)] = 2 * kA;
+    CONCORD_RETURN_IF_ERROR(AtSizes(in, attrs, sizes, &in_at, &attrs_at));
+    absl::StatusOr<std::vector<TensorSpec>> b = def.infer(in_at, attrs_at);
+    if (!b.ok()) {
+      return absl::Status(b.status().code(),
+                          absl::StrCat(b.status().message(), " (with the unknown size ",
+                                       UnknownName(j), " standing in as ", 2 * kA,
+                                       " and any other as ", kA, ")"));
+    }
+    if (a->size() != b->size()) {
+      return absl::InternalError(absl::StrCat(PrimitiveName(p), ": output count depends on sizes"));
+    }
+    for (size_t k = 0; k < a->size(); ++k) {
+      const TensorSpec& sa = (*a)[k];
+      const TensorSpec& sb = (*b)[k];
+      if (sa.dtype != sb.dtype || sa.shape.rank() != sb.shape.rank()) {
+        return absl::InvalidArgumentError(absl::StrCat(PrimitiveName(p), ": output ", k,
+                                                       " has a dtype or rank that depends on the "
+                                                       "unknown size ", UnknownName(j)));
+      }
+      for (int i = 0; i < sa.shape.rank(); ++i) {
+        const int64_t da = sa.shape.stand_in_dim(i), db = sb.shape.stand_in_dim(i);
+        if (da == db) continue;
+        if (db != 2 * da || follows[k][static_cast<size_t>(i)] != -1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              PrimitiveName(p), ": dimension ", i, " of output ", k, " is ", da, " with every "
+              "unknown size at ", kA, " and ", db, " with ", UnknownName(j), " at ", 2 * kA,
+              "; a dimension with an unknown size must be a multiple of one unknown size. Give "
+              "the input signature concrete sizes"));
+        }
+        follows[k][static_cast<size_t>(i)] = j;
+      }
+    }
   }
   for (size_t k = 0; k < a->size(); ++k) {
-    TensorSpec& sa = (*a)[k];
-    const TensorSpec& sb = (*b)[k];
-    if (sa.dtype != sb.dtype || sa.shape.rank() != sb.shape.rank()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          PrimitiveName(p), ": output ", k, " has dtype or rank that depends on the unknown size"));
+    engine::Shape& shape = (*a)[k].shape;
+    for (int i = 0; i < shape.rank(); ++i) {
+      if (follows[k][static_cast<size_t>(i)] >= 0) shape.set_unknown(i, follows[k][static_cast<size_t>(i)]);
     }
-    uint8_t mask = 0;
-    for (int i = 0; i < sa.shape.rank(); ++i) {
-      const int64_t da = sa.shape.stand_in_dim(i), db = sb.shape.stand_in_dim(i);
-      if (da == db) continue;
-      if (db != 2 * da) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            PrimitiveName(p), ": dimension ", i, " of output ", k, " is ", da, " when the unknown "
-            "size is ", kA, " and ", db, " when it is ", kB, "; a dimension with an unknown size "
-            "must be a multiple of it. Give the input signature concrete sizes"));
-      }
-      mask = static_cast<uint8_t>(mask | 1u << i);
-    }
-    sa.shape = sa.shape.WithUnknown(mask);
   }
   return a;
 }

@@ -67,10 +67,12 @@ const OpDef& GetOpDef(Primitive p);
 absl::StatusOr<std::vector<TensorSpec>> InferSpecs(Primitive p, absl::Span<const TensorSpec> in,
                                                    const Attrs& attrs);
 
-// SizeUnknown gives `shape` with each unknown dimension made known for an unknown size of `size`:
-// a dimension c times the unknown size becomes c * size. An error when that is not a whole number
-// (c = 1/2 and an odd size) or overflows.
-absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape, int64_t size);
+// SizeUnknown gives `shape` with each unknown dimension made known for the unknown sizes `sizes`
+// (sizes[j] for unknown size j): a dimension c times unknown size j becomes c * sizes[j]. An
+// error when that is not a whole number (c = 1/2 and an odd size), overflows, or sizes[j] is
+// missing or negative.
+absl::StatusOr<engine::Shape> SizeUnknown(const engine::Shape& shape,
+                                          absl::Span<const int64_t> sizes);
 
 namespace internal {
 // SingleOutput turns a kernel's result into a forward's one-element output list.

@@ -36,8 +36,10 @@ using engine::Shape;
 // bits are those of the eager no-op, and the comparison reads no unknown size.
 Value ReduceTo(const Value& g, const TensorSpec& spec) {
   if (!g.ok()) return g;
-  if (g.shape().unknown_mask() == spec.shape.unknown_mask() && g.shape() == spec.shape) return g;
-  return SumToShape(g, spec.shape);
+  const Shape& gs = g.shape();
+  bool same = gs.rank() == spec.shape.rank();
+  for (int d = 0; same && d < gs.rank(); ++d) same = gs.same_dim(d, spec.shape, d);
+  return same ? g : SumToShape(g, spec.shape);
 }
 
 Value Zeros(const TensorSpec& spec) { return Full(spec, 0.0); }

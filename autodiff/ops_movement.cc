@@ -247,7 +247,7 @@ std::vector<Value> SliceGrad(const GradContext& ctx) {
   std::vector<std::pair<int64_t, int64_t>> paddings(in.rank());
   for (int d = 0; d < in.rank(); ++d) {
     const int64_t before = ctx.attrs.axes[d];
-    if (in.unknown(d) && out.unknown(d) && in.stand_in_dim(d) == out.stand_in_dim(d)) {
+    if (in.unknown(d) && in.same_dim(d, out, d)) {
       paddings[d] = {before, -before};  // the whole axis (so before is 0)
       continue;
     }

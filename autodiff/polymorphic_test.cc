@@ -158,7 +158,7 @@ TEST(PolymorphicFunction, SizesThatDoNotFollowTheUnknownSizeAreRefused) {
                {.name = "pad", .input_signature = std::vector<TensorSpec>{Partial({-1})}});
   EXPECT_THAT(pad({Value::Constant(Random(Shape({3}), 1))}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("Pad"), HasSubstr("must be a multiple of it"))));
+                       AllOf(HasSubstr("Pad"), HasSubstr("must be a multiple of one unknown size"))));
   // A 2x2 pool halves the unknown size; at an odd size floor(U / 2) is not U / 2, so that size is
   // refused (eager would run it) rather than run with shapes the trace did not see.
   Function pool(
@@ -232,6 +232,56 @@ TEST(PolymorphicFunction, ControlFlowOverAnUnknownSizeIsRefusedForNow) {
   EXPECT_THAT(f({Value::Constant(Random(Shape({3, 2}), 1))}).status(),
               StatusIs(absl::StatusCode::kUnimplemented,
                        AllOf(HasSubstr("Cond"), HasSubstr("unknown dimensions"))));
+}
+
+// Two independent unknown sizes, batch (?) and sequence length (?b): token embeddings summed over
+// the sequence and averaged over the batch, with the table's gradient.
+TEST(PolymorphicFunction, IndependentUnknownSizesShareOneTrace) {
+  const Value table = Value::TrainableVariable(Random(Shape({7, 4}), 9));
+  const auto step = [&](const Value& ids) -> std::vector<Value> {
+    GradientTape tape;
+    const Value pooled = Mean(Tanh(Sum(Gather(table, ids, 0), {1})), {0});
+    const Value loss = SumAll(pooled * pooled) + MeanAll(Gather(table, ids, 0));
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(loss, {table});
+    if (!g.ok()) return {Value::Error(g.status())};
+    return {loss, (*g)[0]};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
+             {.name = "embed", .input_signature = std::vector<TensorSpec>{
+                                   Partial({-1, -2}, DType::kInt64)}});
+  const std::vector<std::pair<int64_t, int64_t>> calls = {{2, 5}, {3, 1}, {2, 5}, {4, 4}};
+  for (const auto& [batch, length] : calls) {
+    Tensor ids = Tensor::Zeros(Shape({batch, length}), DType::kInt64);
+    for (int64_t i = 0; i < batch * length; ++i) ids.mutable_data<int64_t>()[i] = (i * 5 + batch) % 7;
+    const Value x = Value::Constant(ids);
+    absl::StatusOr<std::vector<Value>> traced = f({x});
+    ASSERT_THAT(traced.status(), IsOk()) << batch << " x " << length;
+    const std::vector<Tensor> eager = Tensors(step(x));
+    const std::vector<Tensor> got = Tensors(*traced);
+    for (size_t i = 0; i < eager.size(); ++i) {
+      EXPECT_THAT(got[i], BitwiseEquals(eager[i])) << batch << " x " << length << ", output " << i;
+    }
+  }
+  EXPECT_EQ(f.trace_count(), 1);
+  EXPECT_EQ(f.sized_graph_count(), 3);
+  EXPECT_EQ(f.traced_signatures()[0].inputs[0].ToString(), "int64[?, ?b]");
+}
+
+TEST(PolymorphicFunction, DifferentUnknownSizesDoNotMix) {
+  // Adding a [?, 3] to a [?b, 3] holds only when the sizes happen to agree: refused.
+  Function add([](const FunctionArgs& a) { return std::vector<Value>{a.inputs[0] + a.inputs[1]}; },
+               {.name = "add", .input_signature =
+                                   std::vector<TensorSpec>{Partial({-1, 3}), Partial({-2, 3})}});
+  const Value x = Value::Constant(Random(Shape({2, 3}), 1));
+  EXPECT_THAT(add({x, x}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("Add: cannot broadcast"), HasSubstr("standing in as 10080"))));
+  // Flattening [?, ?b] gives ? * ?b, which is not a multiple of one unknown size.
+  Function flat([](const FunctionArgs& a) { return std::vector<Value>{Reshape(a.inputs[0], {-1})}; },
+                {.name = "flat", .input_signature = std::vector<TensorSpec>{Partial({-1, -2})}});
+  EXPECT_THAT(flat({x}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("Reshape"), HasSubstr("multiple of one unknown size"))));
 }
 
 TEST(PolymorphicFunction, CallsMustFitTheSignature) {

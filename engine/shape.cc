@@ -50,11 +50,14 @@ absl::StatusOr<Shape> Shape::FromDims(absl::Span<const int64_t> dims) {
 namespace {
 thread_local internal::UnknownDimReadHook unknown_dim_read_hook = nullptr;
 
-// Multiple describes an unknown size's stand-in: "?", "2*?", "?/2", "3*?/2".
-std::string Multiple(int64_t stand_in) {
+// Multiple describes an unknown size's stand-in: "?", "2*?", "?/2", "3*?/2"; "?b" for the second
+// unknown size, and so on.
+std::string Multiple(int64_t stand_in, int size_index) {
   const int64_t g = std::gcd(stand_in, kUnknownStandIn);
   const int64_t p = stand_in / g, q = kUnknownStandIn / g;
-  std::string out = p == 1 ? "?" : absl::StrCat(p, "*?");
+  const std::string name =
+      size_index == 0 ? "?" : absl::StrCat("?", std::string(1, static_cast<char>('a' + size_index)));
+  std::string out = p == 1 ? name : absl::StrCat(p, "*", name);
   if (q != 1) absl::StrAppend(&out, "/", q);
   return out;
 }
@@ -75,7 +78,7 @@ void Shape::ReportUnknownRead(int axis, const char* accessor) const {
 bool Shape::EqualWithUnknown(const Shape& a, const Shape& b) {
   for (int i = 0; i < a.rank_; ++i) {
     const bool ua = a.unknown(i), ub = b.unknown(i);
-    if (ua != ub) {
+    if (ua != ub || (ua && a.unknown_size(i) != b.unknown_size(i))) {
       (ua ? a : b).ReportUnknownRead(i, "operator==");
       return false;
     }
@@ -84,27 +87,44 @@ bool Shape::EqualWithUnknown(const Shape& a, const Shape& b) {
   return true;
 }
 
+Shape Shape::WithUnknown(uint8_t mask) const {
+  Shape s = *this;
+  s.unknown_ = static_cast<uint8_t>(mask & ((1u << rank_) - 1));
+  uint16_t keep = 0;
+  for (int i = 0; i < rank_; ++i) {
+    if (unknown_ >> i & s.unknown_ >> i & 1) keep = static_cast<uint16_t>(keep | 3u << (2 * i));
+  }
+  s.symbols_ = static_cast<uint16_t>(symbols_ & keep);
+  return s;
+}
+
+void Shape::set_unknown(int axis, int size_index) {
+  CONCORD_CHECK(axis >= 0 && axis < rank_);
+  CONCORD_CHECK(size_index >= 0 && size_index < kMaxUnknownSizes);
+  unknown_ = static_cast<uint8_t>(unknown_ | 1u << axis);
+  symbols_ = static_cast<uint16_t>((symbols_ & ~(3u << (2 * axis))) | size_index << (2 * axis));
+}
+
 absl::StatusOr<Shape> Shape::Partial(absl::Span<const int64_t> dims) {
   std::vector<int64_t> stand_in(dims.begin(), dims.end());
-  uint8_t mask = 0;
-  for (size_t i = 0; i < stand_in.size(); ++i) {
-    if (stand_in[i] == -1) {
-      stand_in[i] = kUnknownStandIn;
-      mask = static_cast<uint8_t>(mask | 1u << i);
-    }
+  for (int64_t& d : stand_in) {
+    if (d < 0 && d >= -kMaxUnknownSizes) d = kUnknownStandIn;
   }
   absl::StatusOr<Shape> shape = FromDims(stand_in);
   if (!shape.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "shape [", absl::StrJoin(dims, ", "), "] is not a valid partial shape (sizes >= 0, or -1 "
-        "for unknown; rank at most ", kMaxRank, ")"));
+        "to -", kMaxUnknownSizes, " for unknown ones; rank at most ", kMaxRank, ")"));
   }
-  return shape->WithUnknown(mask);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] < 0) shape->set_unknown(static_cast<int>(i), static_cast<int>(-dims[i] - 1));
+  }
+  return shape;
 }
 
 Shape Shape::Partial(std::initializer_list<int64_t> dims) {
   absl::StatusOr<Shape> shape = Partial(absl::MakeConstSpan(dims.begin(), dims.size()));
-  CONCORD_CHECK_MSG(shape.ok(), "Shape::Partial literal with a size below -1 or rank above 6");
+  CONCORD_CHECK_MSG(shape.ok(), "Shape::Partial literal with a size below -4 or rank above 6");
   return *shape;
 }
 
@@ -137,6 +157,7 @@ void Shape::set_dim(int axis, int64_t size) {
   CONCORD_CHECK(size >= 0);
   dims_[axis] = size;
   unknown_ = static_cast<uint8_t>(unknown_ & ~(1u << axis));
+  symbols_ = static_cast<uint16_t>(symbols_ & ~(3u << (2 * axis)));
 }
 
 std::array<int64_t, kMaxRank> Shape::Strides() const {
@@ -154,7 +175,7 @@ std::string Shape::ToString() const {
   std::string out = "[";
   for (int i = 0; i < rank_; ++i) {
     if (i > 0) out += ", ";
-    absl::StrAppend(&out, unknown(i) ? Multiple(dims_[i]) : absl::StrCat(dims_[i]));
+    absl::StrAppend(&out, unknown(i) ? Multiple(dims_[i], unknown_size(i)) : absl::StrCat(dims_[i]));
   }
   return out + "]";
 }

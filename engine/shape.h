@@ -3,14 +3,17 @@
 //   Shape s({2, 3});                                   // a literal; CHECKs rank and sizes
 //   ASSIGN_OR_RETURN(Shape t, Shape::FromDims(dims));  // runtime dims; a status on bad input
 //   Shape p = Shape::Partial({-1, 784});               // an unknown size, for input signatures
+//   Shape q = Shape::Partial({-1, -2});                // two independent unknown sizes
 //
 // Note [Unknown dimensions]
 // A Function traced with an input signature such as float32[?, 784] runs once for every batch
 // size (autodiff/function.h, Note [Shape-polymorphic traces]). While it traces, a dimension that
-// depends on the unknown size is *unknown*: the shape keeps a stand-in size for it (a multiple of
-// kUnknownStandIn, c * kUnknownStandIn for a dimension that is c times the unknown size) and
-// marks it. Copying such a shape, comparing it with another one whose dimension is unknown at the
-// same axis, or printing it ("[?, 784]") is fine: those do not depend on the size. Reading an
+// depends on an unknown size is *unknown*: the shape keeps a stand-in size for it (a multiple of
+// kUnknownStandIn, c * kUnknownStandIn for a dimension that is c times the unknown size), marks
+// it, and records which unknown size it follows (a signature may have up to kMaxUnknownSizes
+// independent ones, printed ?, ?b, ?c, ?d). Copying such a shape, comparing it with another one
+// whose dimension follows the same unknown size at the same axis, or printing it ("[?, 784]") is
+// fine: those do not depend on the sizes. Reading an
 // unknown dimension as a number — dim(), operator[], dims(), ToVector(), num_elements(),
 // Strides(), or comparing it with a known size — is a host read of the size, which the trace
 // could only bake in: it is reported to the thread's UnknownDimReadHook (the active trace, which
@@ -40,6 +43,10 @@ inline constexpr int kMaxRank = 6;
 // that halves, thirds, ... of the unknown size are whole numbers.
 inline constexpr int64_t kUnknownStandIn = 5040;
 
+// kMaxUnknownSizes is how many independent unknown sizes one shape (and one input signature) may
+// have: -1 .. -4 in Shape::Partial.
+inline constexpr int kMaxUnknownSizes = 4;
+
 // kMaxElements bounds a shape's element count (2^48), so that element and byte counts can never
 // overflow int64 arithmetic in kernels; no machine holds such a tensor anyway.
 inline constexpr int64_t kMaxElements = int64_t{1} << 48;
@@ -57,8 +64,9 @@ class Shape {
   // FromDims validates rank <= kMaxRank, every size >= 0 and at most kMaxElements elements.
   static absl::StatusOr<Shape> FromDims(absl::Span<const int64_t> dims);
 
-  // Partial is FromDims where -1 marks an unknown size (Note [Unknown dimensions]): every -1
-  // stands for the same size, such as the batch. Partial({-1, 784}) prints "[?, 784]".
+  // Partial is FromDims where negative sizes mark unknown ones (Note [Unknown dimensions]): every
+  // -1 stands for the same size, such as the batch; -2 for a second, independent one (a sequence
+  // length), up to -4. Partial({-1, 784}) prints "[?, 784]", Partial({-1, -2}) "[?, ?b]".
   static absl::StatusOr<Shape> Partial(absl::Span<const int64_t> dims);
   static Shape Partial(std::initializer_list<int64_t> dims);  // CHECKs, for literals
 
@@ -89,19 +97,29 @@ class Shape {
   bool fully_known() const { return unknown_ == 0; }
   bool unknown(int axis) const { return (unknown_ >> axis & 1) != 0; }
   uint8_t unknown_mask() const { return unknown_; }
+  // unknown_size is which unknown size (0 .. kMaxUnknownSizes - 1) an unknown dimension follows.
+  int unknown_size(int axis) const { return symbols_ >> (2 * axis) & 3; }
   // StandIn is this shape with its unknown dimensions replaced by their stand-in sizes.
   Shape StandIn() const {
     Shape s = *this;
     s.unknown_ = 0;
+    s.symbols_ = 0;
     return s;
   }
   // stand_in_dim is dims_[axis] without a report: the stand-in size of an unknown dimension.
   int64_t stand_in_dim(int axis) const { return dims_[axis]; }
-  // WithUnknown marks the axes in `mask` unknown; their sizes become the stand-ins.
-  Shape WithUnknown(uint8_t mask) const {
-    Shape s = *this;
-    s.unknown_ = static_cast<uint8_t>(mask & ((1u << rank_) - 1));
-    return s;
+  // WithUnknown makes exactly the axes in `mask` unknown; their sizes become the stand-ins. An
+  // axis that was unknown keeps its unknown size; a newly marked one follows unknown size 0.
+  Shape WithUnknown(uint8_t mask) const;
+  // set_unknown marks `axis` unknown, following unknown size `size_index`; its size becomes the
+  // stand-in.
+  void set_unknown(int axis, int size_index);
+  // same_dim is true when dimension `axis` and `other`'s `other_axis` are the same size for every
+  // value of the unknown sizes: equal known sizes, or the same multiple of the same unknown size.
+  bool same_dim(int axis, const Shape& other, int other_axis) const {
+    if (unknown(axis) != other.unknown(other_axis)) return false;
+    if (unknown(axis) && unknown_size(axis) != other.unknown_size(other_axis)) return false;
+    return dims_[axis] == other.dims_[other_axis];
   }
   // DimsOrMinusOne gives the sizes with -1 for each unknown one: what Reshape (one -1) and a
   // Slice size (-1: to the end) take, and what models::TensorSpec writes for an unknown size.
@@ -117,8 +135,9 @@ class Shape {
   // ToString gives "[2, 3]" ("[]" for a scalar); an unknown size prints as "?", "2*?" or "?/2".
   std::string ToString() const;
 
-  // Two unknown sizes are equal when they are the same multiple of the unknown size; an unknown
-  // size compared with a known one is a read (the answer depends on the size).
+  // Two unknown sizes are equal when they are the same multiple of the same unknown size; an
+  // unknown size compared with a known one, or with another unknown size, is a read (the answer
+  // depends on the sizes).
   friend bool operator==(const Shape& a, const Shape& b) {
     if (a.rank_ != b.rank_) return false;
     if ((a.unknown_ | b.unknown_) != 0) return EqualWithUnknown(a, b);
@@ -132,7 +151,7 @@ class Shape {
   template <typename H>
   friend H AbslHashValue(H h, const Shape& s) {
     return H::combine(H::combine_contiguous(std::move(h), s.dims_.data(), s.rank_), s.rank_,
-                      s.unknown_);
+                      s.unknown_, s.symbols_);
   }
 
  private:
@@ -143,7 +162,8 @@ class Shape {
 
   std::array<int64_t, kMaxRank> dims_{};
   int rank_ = 0;
-  uint8_t unknown_ = 0;  // bit i: dimension i is unknown
+  uint8_t unknown_ = 0;    // bit i: dimension i is unknown
+  uint16_t symbols_ = 0;  // bits 2i, 2i+1: which unknown size dimension i follows
 };
 
 namespace internal {

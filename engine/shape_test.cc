@@ -77,8 +77,16 @@ TEST(Shape, PartialMarksUnknownSizesAndPrintsThemAsMultiples) {
   const Shape multiples = Shape({2 * kUnknownStandIn, kUnknownStandIn / 2, 3 * kUnknownStandIn / 2})
                               .WithUnknown(0b111);
   EXPECT_EQ(multiples.ToString(), "[2*?, ?/2, 3*?/2]");
-  EXPECT_THAT(Shape::Partial(std::vector<int64_t>{-2, 3}).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[-2, 3]")));
+  EXPECT_THAT(Shape::Partial(std::vector<int64_t>{-5, 3}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[-5, 3]")));
+  // Independent unknown sizes: -1, -2, ... print as ?, ?b, ...
+  const Shape two = Shape::Partial({-1, -2, 4, -1});
+  EXPECT_EQ(two.ToString(), "[?, ?b, 4, ?]");
+  EXPECT_EQ(two.unknown_size(0), 0);
+  EXPECT_EQ(two.unknown_size(1), 1);
+  EXPECT_TRUE(two.same_dim(0, two, 3));
+  EXPECT_FALSE(two.same_dim(0, two, 1));  // ? and ?b: equal only for some sizes
+  EXPECT_FALSE(two.same_dim(2, two, 0));
   Shape known = p;
   known.set_dim(0, 5);
   EXPECT_TRUE(known.fully_known());
@@ -98,8 +106,10 @@ TEST(Shape, ReadingAnUnknownSizeAsANumberIsReportedToTheHook) {
   EXPECT_TRUE(copy == p);
   EXPECT_FALSE(p == Shape::Partial({3, 4}).WithUnknown(0));  // rank equal, 4 vs ?: a read
   EXPECT_FALSE(p == Shape({3}));                             // ranks differ: not a read
-  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_FALSE(p == Shape::Partial({3, -2}));                // ? vs ?b: a read
+  ASSERT_EQ(reads.size(), 2u);
   EXPECT_EQ(reads[0].accessor, "operator==");
+  EXPECT_EQ(reads[1].accessor, "operator==");
   reads.clear();
   // Reads: each accessor that gives the unknown size as a number.
   EXPECT_EQ(p.dim(1), kUnknownStandIn);

@@ -14,7 +14,10 @@ absl::StatusOr<engine::Shape> LeadingAxes(const engine::Shape& shape, int rank) 
   for (int d = 0; d < rank; ++d) dims[static_cast<size_t>(d)] = shape.stand_in_dim(d);
   absl::StatusOr<engine::Shape> out = engine::Shape::FromDims(dims);
   if (!out.ok()) return out.status();
-  return out->WithUnknown(shape.unknown_mask());  // WithUnknown keeps the bits below `rank`
+  for (int d = 0; d < rank; ++d) {
+    if (shape.unknown(d)) out->set_unknown(d, shape.unknown_size(d));
+  }
+  return out;
 }
 
 }  // namespace concord::models::internal

@@ -18,12 +18,11 @@ absl::StatusOr<engine::Shape> AlignSampleWeightShape(absl::string_view who, absl
   if (rank == values.rank() + 1 && weight.dim(rank - 1) == 1) --rank;
   bool ok = rank <= values.rank();
   std::vector<int64_t> dims(static_cast<size_t>(values.rank()), 1);
-  uint8_t unknown = 0;
+  std::vector<int> unknown;  // axes of the weight that follow an unknown size of the values
   for (int d = 0; ok && d < rank; ++d) {
-    if (weight.unknown(d) && values.unknown(d) &&
-        weight.stand_in_dim(d) == values.stand_in_dim(d)) {
+    if (weight.unknown(d) && weight.same_dim(d, values, d)) {
       dims[static_cast<size_t>(d)] = weight.stand_in_dim(d);
-      unknown = static_cast<uint8_t>(unknown | 1u << d);
+      unknown.push_back(d);
       continue;
     }
     const int64_t w = weight.dim(d);
@@ -38,8 +37,10 @@ absl::StatusOr<engine::Shape> AlignSampleWeightShape(absl::string_view who, absl
         "axis of size 1 may be added)"));
   }
   absl::StatusOr<engine::Shape> aligned = engine::Shape::FromDims(dims);
-  if (!aligned.ok() || unknown == 0) return aligned;
-  return aligned->WithUnknown(unknown);
+  if (aligned.ok()) {
+    for (int d : unknown) aligned->set_unknown(d, weight.unknown_size(d));
+  }
+  return aligned;
 }
 
 absl::StatusOr<std::vector<double>> BroadcastWeightsToHost(absl::string_view who,
