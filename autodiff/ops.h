@@ -126,6 +126,10 @@ Value SumToShape(const Value& x, const engine::Shape& shape);
 // ---- Movement (autodiff/ops_movement.cc) -------------------------------------------------------
 Value Transpose(const Value& x, std::vector<int64_t> perm);
 Value Reshape(const Value& x, std::vector<int64_t> dims);  // one -1 allowed
+// ReshapeTo reshapes to `shape`, which may have unknown sizes (docs/tracing.md "Unknown sizes"):
+// Reshape(x, shape.ReshapeDims()) when it has at most one, else a Reshape whose target is the
+// shape itself, which the graph gives concrete sizes per call.
+Value ReshapeTo(const Value& x, const engine::Shape& shape);
 Value ExpandDims(const Value& x, int64_t axis);             // composite (Reshape)
 Value Squeeze(const Value& x, std::vector<int64_t> axes);   // composite (Reshape)
 Value Flatten(const Value& x);                              // composite: [batch, -1]

@@ -38,10 +38,19 @@ using internal::OneSpec;
 // ---- Reshape
 // -------------------------------------------------------------------------------------
 
+// Reshape's target is `axes` (one -1 allowed), or `shape` when that has rank > 0: the form a
+// shape-polymorphic trace records for a target with several unknown sizes, which one -1 cannot
+// express (ReshapeTo; Note [Shape-polymorphic traces] in function.h). The graph gives `shape`
+// concrete sizes per call, so the kernel only ever sees dims.
+std::vector<int64_t> ReshapeTarget(const Attrs& attrs) {
+  return attrs.shape.rank() > 0 ? attrs.shape.ToVector() : attrs.axes;
+}
+
 Specs ReshapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   constexpr absl::string_view kOp = "Reshape";
   const TensorSpec& x = in[0];
-  absl::Span<const int64_t> dims = attrs.axes;
+  const std::vector<int64_t> target = ReshapeTarget(attrs);
+  absl::Span<const int64_t> dims = target;
   std::vector<int64_t> resolved(dims.begin(), dims.end());
   int inferred = -1;
   int64_t known = 1;
@@ -77,12 +86,12 @@ Specs ReshapeInfer(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 absl::StatusOr<std::vector<Tensor>> ReshapeForward(absl::Span<const Tensor> in,
                                                    const Attrs& attrs) {
-  return internal::SingleOutput(engine::Reshape(in[0], attrs.axes));
+  return internal::SingleOutput(engine::Reshape(in[0], ReshapeTarget(attrs)));
 }
 
 std::vector<Value> ReshapeGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
-  return {Reshape(ctx.output_grads[0], ctx.input_specs[0].shape.ReshapeDims())};
+  return {ReshapeTo(ctx.output_grads[0], ctx.input_specs[0].shape)};
 }
 
 // ---- BroadcastTo
@@ -326,6 +335,13 @@ Value Reshape(const Value& x, std::vector<int64_t> dims) {
   return Dispatch1(Primitive::kReshape, {x}, attrs);
 }
 
+Value ReshapeTo(const Value& x, const Shape& shape) {
+  if (__builtin_popcount(shape.unknown_mask()) <= 1) return Reshape(x, shape.ReshapeDims());
+  Attrs attrs;
+  attrs.shape = shape;  // several unknown sizes: the shape itself (ReshapeTarget)
+  return Dispatch1(Primitive::kReshape, {x}, attrs);
+}
+
 Value Transpose(const Value& x, std::vector<int64_t> perm) {
   Attrs attrs;
   attrs.axes = std::move(perm);
@@ -340,8 +356,21 @@ Value ExpandDims(const Value& x, int64_t axis) {
         absl::StrCat("ExpandDims: axis ", axis, " is out of range [", -(rank + 1), ", ", rank,
                      "] for ", x.spec().ToString())));
   }
-  std::vector<int64_t> dims = x.shape().ReshapeDims();
-  dims.insert(dims.begin() + (axis < 0 ? axis + rank + 1 : axis), 1);
+  const Shape& shape = x.shape();
+  const int at = static_cast<int>(axis < 0 ? axis + rank + 1 : axis);
+  if (__builtin_popcount(shape.unknown_mask()) > 1) {
+    // Several unknown sizes: the target as a shape, its unknown sizes kept (ReshapeTo).
+    std::vector<int64_t> dims;
+    for (int d = 0; d < rank; ++d) dims.push_back(shape.stand_in_dim(d));
+    dims.insert(dims.begin() + at, 1);
+    Shape target = Shape::FromDims(dims).value();
+    for (int d = 0; d < rank; ++d) {
+      if (shape.unknown(d)) target.set_unknown(d < at ? d : d + 1, shape.unknown_size(d));
+    }
+    return ReshapeTo(x, target);
+  }
+  std::vector<int64_t> dims = shape.ReshapeDims();
+  dims.insert(dims.begin() + at, 1);
   return Reshape(x, std::move(dims));
 }
 
@@ -364,7 +393,22 @@ Value Squeeze(const Value& x, std::vector<int64_t> axes) {
     }
     drop[*d] = true;
   }
-  const std::vector<int64_t> all = x.shape().ReshapeDims();
+  const Shape& shape = x.shape();
+  if (__builtin_popcount(shape.unknown_mask()) > 1) {
+    // Several unknown sizes: the target as a shape, its unknown sizes kept (ReshapeTo).
+    std::vector<int64_t> dims;
+    for (int d = 0; d < rank; ++d) {
+      if (!drop[d]) dims.push_back(shape.stand_in_dim(d));
+    }
+    Shape target = Shape::FromDims(dims).value();
+    for (int d = 0, kept = 0; d < rank; ++d) {
+      if (drop[d]) continue;
+      if (shape.unknown(d)) target.set_unknown(kept, shape.unknown_size(d));
+      ++kept;
+    }
+    return ReshapeTo(x, target);
+  }
+  const std::vector<int64_t> all = shape.ReshapeDims();
   std::vector<int64_t> dims;
   for (int d = 0; d < rank; ++d) {
     if (!drop[d]) dims.push_back(all[d]);

@@ -57,20 +57,20 @@ Shape ReducedShape(const Shape& x, const std::vector<bool>& mask, bool keepdims)
   return Shape::FromDims(dims).value();
 }
 
-// KeptDims is the shape a reduction's result has with keepdims, as Reshape dims. Only called from
-// gradient rules, whose axes were validated by the forward pass.
-std::vector<int64_t> KeptDims(const TensorSpec& x, absl::Span<const int64_t> axes) {
+// KeptShape is the shape a reduction's result has with keepdims. Only called from gradient rules,
+// whose axes were validated by the forward pass.
+Shape KeptShape(const TensorSpec& x, absl::Span<const int64_t> axes) {
   const int rank = x.shape.rank();
-  engine::Shape kept = x.shape;
+  engine::Shape kept = x.shape;  // unknown sizes stay unknown
   for (int64_t axis : axes) kept.set_dim(static_cast<int>(axis < 0 ? axis + rank : axis), 1);
-  return kept.ReshapeDims();  // an unknown size kept is -1
+  return kept;
 }
 
 // GradKept reshapes an output gradient of a reduction to the keepdims shape, so that it
 // broadcasts against the input.
 Value GradKept(const GradContext& ctx) {
   if (ctx.attrs.keepdims) return ctx.output_grads[0];
-  return Reshape(ctx.output_grads[0], KeptDims(ctx.input_specs[0], ctx.attrs.axes));
+  return ReshapeTo(ctx.output_grads[0], KeptShape(ctx.input_specs[0], ctx.attrs.axes));
 }
 
 Specs InferAxesReduction(absl::string_view op, bool floating_only, absl::Span<const TensorSpec> in,
@@ -188,8 +188,8 @@ std::vector<Value> ExtremumGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
   const Value& x = ctx.inputs[0];
   const Value& y = ctx.outputs[0];
-  const std::vector<int64_t> kept = KeptDims(ctx.input_specs[0], ctx.attrs.axes);
-  const Value y_kept = ctx.attrs.keepdims ? y : Reshape(y, kept);
+  const Value y_kept =
+      ctx.attrs.keepdims ? y : ReshapeTo(y, KeptShape(ctx.input_specs[0], ctx.attrs.axes));
   const Value mask = Cast(Equal(x, y_kept), ctx.input_specs[0].dtype);
   const Value count = Sum(mask, ctx.attrs.axes, /*keepdims=*/true);
   return {mask * (GradKept(ctx) / count)};
@@ -212,7 +212,7 @@ std::vector<Value> LogSumExpGrad(const GradContext& ctx) {
   if (!ctx.output_grads[0].defined() || !ctx.needs_grad[0]) return {Value()};
   const Value& y = ctx.outputs[0];
   const Value y_kept =
-      ctx.attrs.keepdims ? y : Reshape(y, KeptDims(ctx.input_specs[0], ctx.attrs.axes));
+      ctx.attrs.keepdims ? y : ReshapeTo(y, KeptShape(ctx.input_specs[0], ctx.attrs.axes));
   return {GradKept(ctx) * Exp(ctx.inputs[0] - y_kept)};
 }
 

@@ -360,5 +360,49 @@ RC_GTEST_PROP(PolymorphicFunction, OneTraceGivesTheEagerBitsAtEverySize, ()) {
   RC_ASSERT(f.trace_count() == 1);
 }
 
+// The same over a batch and a length that vary independently: x is [?, ?b, features].
+RC_GTEST_PROP(PolymorphicFunction, TwoUnknownSizesGiveTheEagerBitsAtEveryPair, ()) {
+  const int features = *rc::gen::inRange(1, 4);
+  const auto pairs = *rc::gen::container<std::vector<std::pair<int64_t, int64_t>>>(
+      *rc::gen::inRange<size_t>(1, 4),
+      rc::gen::pair(rc::gen::inRange<int64_t>(1, 5), rc::gen::inRange<int64_t>(1, 6)));
+  const int variant = *rc::gen::inRange(0, 6);
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const Value w = Value::TrainableVariable(*concord::testing::GenTensor(Shape({features}), dtype, -2, 2));
+  const auto fn = [&](const Value& x) -> Value {
+    switch (variant) {
+      case 0: return Mean(Softmax(x * w, 1), {0, 1});
+      case 1: return Sum(LogSumExp(x, {1}), {0}) + MeanAll(Transpose(x, {1, 0, 2}) * w);
+      case 2: return Mean(Max(x * w, {1}) - Min(x, {1}), {0});
+      case 3: return SumAll(Concat({x, Exp(x) * w}, 2)) / MeanAll(Abs(x) + 1.0);
+      case 4: return Mean(Squeeze(ExpandDims(x * w, 2), {2}), {0, 1});  // reshapes over ? and ?b
+      default: return SumAll(Mean(Sum(x * w, {2}), {1}) * 2.0);
+    }
+  };
+  const auto step = [&](const Value& x) -> std::vector<Value> {
+    GradientTape tape;
+    tape.Watch(x);
+    const Value y = fn(x);
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y), {x, w});
+    if (!g.ok()) return {Value::Error(g.status())};
+    return {y, (*g)[0], (*g)[1]};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
+             {.name = "sequence",
+              .input_signature = std::vector<TensorSpec>{Partial({-1, -2, features}, dtype)}});
+  for (const auto& [batch, length] : pairs) {
+    const Value x = Value::Constant(
+        *concord::testing::GenTensor(Shape({batch, length, features}), dtype, -2, 2));
+    absl::StatusOr<std::vector<Value>> traced = f({x});
+    RC_ASSERT(traced.ok());
+    const std::vector<Tensor> eager = Tensors(step(x));
+    const std::vector<Tensor> got = Tensors(*traced);
+    for (size_t i = 0; i < eager.size(); ++i) {
+      RC_ASSERT(engine::BitwiseEqual(got[i], eager[i]));
+    }
+  }
+  RC_ASSERT(f.trace_count() == 1);
+}
+
 }  // namespace
 }  // namespace concord::autodiff
