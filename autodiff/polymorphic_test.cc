@@ -1,6 +1,7 @@
 // Shape-polymorphic traces (Note [Shape-polymorphic traces] in function.h): an input signature
 // with unknown sizes traces once, every size gives the eager bits, and traced code that depends on
 // the unknown size in a way one graph cannot hold fails with a status instead of a wrong number.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -317,6 +318,34 @@ TEST(PolymorphicFunction, AGraphWithUnknownSizesIsNotSerialized) {
   EXPECT_THAT(SerializeGraph(*sized).status(), IsOk());
 }
 
+// CheckOneTraceAtEveryShape traces y = fn(x) and its gradients with respect to x and w once, for
+// `signature`, and runs it at each shape: the values and gradients must be eager's, bitwise.
+void CheckOneTraceAtEveryShape(const std::function<Value(const Value&)>& fn, const Value& w,
+                               const TensorSpec& signature, const std::vector<Shape>& shapes) {
+  const auto step = [&](const Value& x) -> std::vector<Value> {
+    GradientTape tape;
+    tape.Watch(x);
+    const Value y = fn(x);
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y), {x, w});
+    if (!g.ok()) return {Value::Error(g.status())};
+    return {y, (*g)[0], (*g)[1]};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
+             {.name = "pipeline", .input_signature = std::vector<TensorSpec>{signature}});
+  for (const Shape& shape : shapes) {
+    const Value x =
+        Value::Constant(*concord::testing::GenTensor(shape, signature.dtype, -2, 2));
+    absl::StatusOr<std::vector<Value>> traced = f({x});
+    RC_ASSERT(traced.ok());
+    const std::vector<Tensor> eager = Tensors(step(x));
+    const std::vector<Tensor> got = Tensors(*traced);
+    for (size_t i = 0; i < eager.size(); ++i) {
+      RC_ASSERT(engine::BitwiseEqual(got[i], eager[i]));
+    }
+  }
+  RC_ASSERT(f.trace_count() == 1);
+}
+
 // Random element-wise and reduction pipelines over a batch: the one polymorphic graph, sized at
 // each generated batch, gives eager's bits (values and gradients).
 RC_GTEST_PROP(PolymorphicFunction, OneTraceGivesTheEagerBitsAtEverySize, ()) {
@@ -336,28 +365,9 @@ RC_GTEST_PROP(PolymorphicFunction, OneTraceGivesTheEagerBitsAtEverySize, ()) {
       default: return SumAll(Slice(x, {0, 0}, {-1, 1}) * Gather(w, Value::Scalar<int64_t>(0), 0));
     }
   };
-  const auto step = [&](const Value& x) -> std::vector<Value> {
-    GradientTape tape;
-    tape.Watch(x);
-    const Value y = fn(x);
-    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y), {x, w});
-    if (!g.ok()) return {Value::Error(g.status())};
-    return {y, (*g)[0], (*g)[1]};
-  };
-  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
-             {.name = "pipeline",
-              .input_signature = std::vector<TensorSpec>{Partial({-1, features}, dtype)}});
-  for (int64_t batch : batches) {
-    const Value x = Value::Constant(*concord::testing::GenTensor(Shape({batch, features}), dtype, -2, 2));
-    absl::StatusOr<std::vector<Value>> traced = f({x});
-    RC_ASSERT(traced.ok());
-    const std::vector<Tensor> eager = Tensors(step(x));
-    const std::vector<Tensor> got = Tensors(*traced);
-    for (size_t i = 0; i < eager.size(); ++i) {
-      RC_ASSERT(engine::BitwiseEqual(got[i], eager[i]));
-    }
-  }
-  RC_ASSERT(f.trace_count() == 1);
+  std::vector<Shape> shapes;
+  for (int64_t batch : batches) shapes.push_back(Shape({batch, features}));
+  CheckOneTraceAtEveryShape(fn, w, Partial({-1, features}, dtype), shapes);
 }
 
 // The same over a batch and a length that vary independently: x is [?, ?b, features].
@@ -379,29 +389,9 @@ RC_GTEST_PROP(PolymorphicFunction, TwoUnknownSizesGiveTheEagerBitsAtEveryPair, (
       default: return SumAll(Mean(Sum(x * w, {2}), {1}) * 2.0);
     }
   };
-  const auto step = [&](const Value& x) -> std::vector<Value> {
-    GradientTape tape;
-    tape.Watch(x);
-    const Value y = fn(x);
-    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y), {x, w});
-    if (!g.ok()) return {Value::Error(g.status())};
-    return {y, (*g)[0], (*g)[1]};
-  };
-  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
-             {.name = "sequence",
-              .input_signature = std::vector<TensorSpec>{Partial({-1, -2, features}, dtype)}});
-  for (const auto& [batch, length] : pairs) {
-    const Value x = Value::Constant(
-        *concord::testing::GenTensor(Shape({batch, length, features}), dtype, -2, 2));
-    absl::StatusOr<std::vector<Value>> traced = f({x});
-    RC_ASSERT(traced.ok());
-    const std::vector<Tensor> eager = Tensors(step(x));
-    const std::vector<Tensor> got = Tensors(*traced);
-    for (size_t i = 0; i < eager.size(); ++i) {
-      RC_ASSERT(engine::BitwiseEqual(got[i], eager[i]));
-    }
-  }
-  RC_ASSERT(f.trace_count() == 1);
+  std::vector<Shape> shapes;
+  for (const auto& [batch, length] : pairs) shapes.push_back(Shape({batch, length, features}));
+  CheckOneTraceAtEveryShape(fn, w, Partial({-1, -2, features}, dtype), shapes);
 }
 
 }  // namespace
