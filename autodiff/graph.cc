@@ -207,6 +207,25 @@ std::string Graph::ToDot() const {
   return out;
 }
 
+absl::StatusOr<std::vector<std::shared_ptr<const Graph>>> SizeSubgraphs(
+    const std::vector<std::shared_ptr<const Graph>>& subgraphs, absl::Span<const int64_t> sizes) {
+  std::vector<std::shared_ptr<const Graph>> out;
+  out.reserve(subgraphs.size());
+  for (const std::shared_ptr<const Graph>& g : subgraphs) {
+    bool known = g != nullptr;
+    for (int64_t id = 0; known && id < g->num_values(); ++id) {
+      known = g->spec(id).shape.fully_known();
+    }
+    if (g == nullptr || known) {
+      out.push_back(g);
+      continue;
+    }
+    CONCORD_ASSIGN_OR_RETURN(Graph sized, SizeGraph(*g, sizes));
+    out.push_back(std::make_shared<const Graph>(std::move(sized)));
+  }
+  return out;
+}
+
 absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size) {
   const std::vector<int64_t> sizes(engine::kMaxUnknownSizes, size);
   return SizeGraph(graph, sizes);
@@ -242,6 +261,10 @@ absl::StatusOr<Graph> SizeGraph(const Graph& graph, absl::Span<const int64_t> si
     absl::StatusOr<engine::Shape> attr_shape = SizeUnknown(traced.attrs.shape, size);
     if (!attr_shape.ok()) return fail(absl::StrCat(where, ": ", attr_shape.status().message()));
     eq.attrs.shape = *std::move(attr_shape);
+    absl::StatusOr<std::vector<std::shared_ptr<const Graph>>> subgraphs =
+        SizeSubgraphs(traced.attrs.subgraphs, size);
+    if (!subgraphs.ok()) return fail(absl::StrCat(where, ": ", subgraphs.status().message()));
+    eq.attrs.subgraphs = *std::move(subgraphs);
     eq.input_ids = traced.input_ids;
     for (int64_t id : eq.input_ids) eq.input_specs.push_back(out.spec(id));
     absl::StatusOr<std::vector<TensorSpec>> inferred =

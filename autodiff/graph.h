@@ -113,6 +113,10 @@ class Graph {
 // the same value.
 absl::StatusOr<Graph> SizeGraph(const Graph& graph, absl::Span<const int64_t> sizes);
 absl::StatusOr<Graph> SizeGraph(const Graph& graph, int64_t size);
+// SizeSubgraphs is SizeGraph over an equation's subgraphs (Cond and While branches); graphs
+// without unknown dimensions are shared, not copied.
+absl::StatusOr<std::vector<std::shared_ptr<const Graph>>> SizeSubgraphs(
+    const std::vector<std::shared_ptr<const Graph>>& subgraphs, absl::Span<const int64_t> sizes);
 
 }  // namespace concord::autodiff
 

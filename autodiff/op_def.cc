@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "autodiff/graph.h"
 #include "engine/status.h"
 
 namespace concord::autodiff {
@@ -35,7 +36,8 @@ void SetOpDef(OpDef* table, Primitive p, InferFn infer, ForwardFn forward, GradF
 // c * U_j, unknown, with its stand-in from the first run; any other result (U + 1, U * U, U_1 *
 // U_2) is an error, since only multiples of one unknown size are represented. Two operands whose
 // sizes follow different unknown sizes only broadcast together when the rule accepts every
-// sample, so Add([?, 3], [?b, 3]) is refused. A known dimension that depends on U in a way the
+// sample, so Add([?, 3], [?b, 3]) is refused. The subgraphs of Cond and While are sized at each
+// sample too (their branches are traced over the same unknown sizes). A known dimension that depends on U in a way the
 // samples cannot see (min(U, 10)) is caught later: Function checks every dimension of the graph
 // again when it gives the graph concrete sizes (Note [Shape-polymorphic traces] in function.h)
 // and refuses a graph whose sizes do not follow.
@@ -78,7 +80,8 @@ unsigned UnknownSizes(absl::Span<const TensorSpec> in, const Attrs& attrs) {
   return used;
 }
 
-// AtSizes gives the specs and attributes with the unknown sizes made `sizes`.
+// AtSizes gives the specs and attributes with the unknown sizes made `sizes`, subgraphs (Cond and
+// While branches, traced over the same unknown sizes) included.
 absl::Status AtSizes(absl::Span<const TensorSpec> in, const Attrs& attrs,
                      absl::Span<const int64_t> sizes, std::vector<TensorSpec>* in_out,
                      Attrs* attrs_out) {
@@ -89,7 +92,20 @@ absl::Status AtSizes(absl::Span<const TensorSpec> in, const Attrs& attrs,
   }
   *attrs_out = attrs;
   CONCORD_ASSIGN_OR_RETURN(attrs_out->shape, SizeUnknown(attrs.shape, sizes));
+  CONCORD_ASSIGN_OR_RETURN(attrs_out->subgraphs, SizeSubgraphs(attrs.subgraphs, sizes));
   return absl::OkStatus();
+}
+
+// UnknownSizesOf is UnknownSizes over a graph's values.
+unsigned UnknownSizesOf(const Graph& g) {
+  unsigned used = 0;
+  for (int64_t id = 0; id < g.num_values(); ++id) {
+    const engine::Shape& s = g.spec(id).shape;
+    for (int i = 0; i < s.rank(); ++i) {
+      if (s.unknown(i)) used |= 1u << s.unknown_size(i);
+    }
+  }
+  return used;
 }
 
 // UnknownName is how ToString prints unknown size j: "?", "?b", ...
@@ -102,13 +118,11 @@ std::string UnknownName(int j) {
 absl::StatusOr<std::vector<TensorSpec>> InferSpecs(Primitive p, absl::Span<const TensorSpec> in,
                                                    const Attrs& attrs) {
   const OpDef& def = GetOpDef(p);
-  const unsigned used = UnknownSizes(in, attrs);
-  if (used == 0) return def.infer(in, attrs);
-  if (!attrs.subgraphs.empty()) {
-    return absl::UnimplementedError(absl::StrCat(
-        PrimitiveName(p), ": control flow over values with unknown dimensions is not supported "
-        "yet; give the input signature concrete sizes"));
+  unsigned used = UnknownSizes(in, attrs);
+  for (const std::shared_ptr<const Graph>& g : attrs.subgraphs) {
+    if (g != nullptr) used |= UnknownSizesOf(*g);
   }
+  if (used == 0) return def.infer(in, attrs);
   constexpr int64_t kA = engine::kUnknownStandIn;
   std::vector<int64_t> sizes(engine::kMaxUnknownSizes, kA);
   std::vector<TensorSpec> in_at;

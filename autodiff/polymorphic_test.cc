@@ -220,19 +220,42 @@ TEST(PolymorphicFunction, NestsInsideAnotherPolymorphicTrace) {
   EXPECT_EQ(inner.trace_count(), 1);
 }
 
-TEST(PolymorphicFunction, ControlFlowOverAnUnknownSizeIsRefusedForNow) {
-  Function f(
-      [](const FunctionArgs& a) {
-        const Value& x = a.inputs[0];
-        return Cond(Greater(SumAll(x), ScalarLike(x, 0.0)),
-                    [](absl::Span<const Value> in) { return std::vector<Value>{in[0] * 2.0}; },
-                    [](absl::Span<const Value> in) { return std::vector<Value>{in[0] * -1.0}; },
-                    {x});
-      },
-      {.name = "branch", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
-  EXPECT_THAT(f({Value::Constant(Random(Shape({3, 2}), 1))}).status(),
-              StatusIs(absl::StatusCode::kUnimplemented,
-                       AllOf(HasSubstr("Cond"), HasSubstr("unknown dimensions"))));
+// Cond and WhileLoop over a value with an unknown batch: their branches are traced over the same
+// unknown size and sized with the graph; values and gradients are eager's at every size.
+TEST(PolymorphicFunction, ControlFlowRunsAtEverySize) {
+  const Value w = Value::Constant(Random(Shape({2}), 3));
+  const auto fn = [&](const Value& x) {
+    const Value branched =
+        Cond(Greater(SumAll(x), ScalarLike(x, 0.0)),
+             [&](absl::Span<const Value> in) { return std::vector<Value>{Tanh(in[0] * w)}; },
+             [](absl::Span<const Value> in) { return std::vector<Value>{in[0] * -0.5}; }, {x})[0];
+    return WhileLoop(
+        [](absl::Span<const Value> v) { return Greater(SumAll(Abs(v[0])), ScalarLike(v[0], 1.0)); },
+        [](absl::Span<const Value> v) { return std::vector<Value>{v[0] * 0.5}; }, {branched})[0];
+  };
+  const auto step = [&](const Value& x) -> std::vector<Value> {
+    GradientTape tape;
+    tape.Watch(x);
+    const Value y = fn(x);
+    absl::StatusOr<std::vector<Value>> g = tape.Gradient(SumAll(y * y), {x});
+    if (!g.ok()) return {Value::Error(g.status())};
+    return {y, (*g)[0]};
+  };
+  Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
+             {.name = "branch", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  for (int64_t batch : {3, 1, 6}) {
+    for (uint64_t seed : {1, 2}) {
+      const Value x = Value::Constant(Random(Shape({batch, 2}), 60 + seed * batch));
+      absl::StatusOr<std::vector<Value>> traced = f({x});
+      ASSERT_THAT(traced.status(), IsOk()) << "batch " << batch;
+      const std::vector<Tensor> eager = Tensors(step(x));
+      const std::vector<Tensor> got = Tensors(*traced);
+      for (size_t i = 0; i < eager.size(); ++i) {
+        EXPECT_THAT(got[i], BitwiseEquals(eager[i])) << "batch " << batch << ", output " << i;
+      }
+    }
+  }
+  EXPECT_EQ(f.trace_count(), 1);
 }
 
 // Two independent unknown sizes, batch (?) and sequence length (?b): token embeddings summed over
