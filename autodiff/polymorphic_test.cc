@@ -243,9 +243,11 @@ TEST(PolymorphicFunction, ControlFlowRunsAtEverySize) {
   };
   Function f([&](const FunctionArgs& a) { return step(a.inputs[0]); },
              {.name = "branch", .input_signature = std::vector<TensorSpec>{Partial({-1, 2})}});
+  int then_taken = 0, else_taken = 0;
   for (int64_t batch : {3, 1, 6}) {
     for (uint64_t seed : {1, 2}) {
       const Value x = Value::Constant(Random(Shape({batch, 2}), 60 + seed * batch));
+      (SumAll(x).ToTensor().value().ElementAsDouble(0) > 0 ? then_taken : else_taken) += 1;
       absl::StatusOr<std::vector<Value>> traced = f({x});
       ASSERT_THAT(traced.status(), IsOk()) << "batch " << batch;
       const std::vector<Tensor> eager = Tensors(step(x));
@@ -255,6 +257,8 @@ TEST(PolymorphicFunction, ControlFlowRunsAtEverySize) {
       }
     }
   }
+  EXPECT_GT(then_taken, 0);
+  EXPECT_GT(else_taken, 0);
   EXPECT_EQ(f.trace_count(), 1);
 }
 
