@@ -423,15 +423,11 @@ Value Flatten(const Value& x) {
         absl::StrCat("Flatten: ", x.spec().ToString(), " has no batch axis (rank 0)")));
   }
   const Shape& shape = x.shape();
-  if (shape.unknown(0) && (shape.unknown_mask() >> 1) == 0) {
-    // An unknown batch (Note [Shape-polymorphic traces] in function.h): [-1, rest], unless rest
-    // is 0, where -1 would be ambiguous (then the batch is read, which fails the trace).
-    int64_t rest = 1;
-    for (int d = 1; d < shape.rank(); ++d) rest *= shape.dim(d);
-    if (rest > 0) return Reshape(x, {-1, rest});
-  }
   int64_t rest = 1;
   for (int d = 1; d < shape.rank(); ++d) rest *= shape.dim(d);
+  // An unknown batch (Note [Shape-polymorphic traces] in function.h) is -1, unless rest is 0,
+  // where -1 would be ambiguous (then the batch is read, which fails the trace).
+  if (shape.unknown(0) && rest > 0) return Reshape(x, {-1, rest});
   return Reshape(x, {shape.dim(0), rest});
 }
 

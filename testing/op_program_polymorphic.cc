@@ -21,6 +21,7 @@
 #include "engine/status.h"
 #include "engine/tensor.h"
 #include "models/variable.h"
+#include "testing/op_program_traced_internal.h"
 #include "testing/op_program_values.h"
 #include "testing/tensor_matchers.h"
 
@@ -35,23 +36,18 @@ using engine::Shape;
 using engine::Tensor;
 using SizeEnd = OpProgramPolymorphicReport::SizeEnd;
 using Tensors = absl::StatusOr<std::vector<Tensor>>;
+using internal::ForwardFn;
+using internal::ForwardSubject;
+using internal::GradientSubject;
+using internal::Subject;
+using internal::ToTensors;
 
 // ---- How the leaves reach the traced functions.
 
-// RoleOf is property 6's split (RoleOf in op_program_traced.cc: input, variable, constant in a
-// rotation set by the step count), except that leaf 0 — the one whose leading size is the batch —
-// is always an input.
+// RoleOf is property 6's split (TracedRoleOf), except that leaf 0 — the one whose leading size is
+// the batch — is always an input.
 TracedLeaf RoleOf(const OpProgram& program, size_t leaf) {
-  if (leaf == 0) return TracedLeaf::kInput;
-  const size_t n = program.steps.size();
-  switch ((leaf + n) % 3) {
-    case 0:
-      return TracedLeaf::kInput;
-    case 1:
-      return n % 2 == 0 ? TracedLeaf::kVariable : TracedLeaf::kConstant;
-    default:
-      return TracedLeaf::kConstant;
-  }
+  return leaf == 0 ? TracedLeaf::kInput : internal::TracedRoleOf(program, leaf);
 }
 
 // Resized gives `t` (whose axis 0 has n >= 1 rows) `m` rows: row i is row i % n of `t`.
@@ -69,43 +65,24 @@ Tensor Resized(const Tensor& t, int64_t m) {
   return out;
 }
 
-// The leaves: the captured ones (variables, constants) for every size, and which inputs have an
-// unknown axis 0.
-struct Setup {
-  std::vector<TracedLeaf> roles;
-  std::vector<Value> captured;     // per leaf: its variable's value or constant; else undefined
-  std::vector<int> input_of_leaf;  // per leaf: its input index, or -1
-  std::vector<models::Variable> variables;  // alive as long as the functions that read them
-  std::vector<Tensor> inputs;        // at the program's own size
-  std::vector<bool> unknown;         // per input: axis 0 is the unknown size
+// The leaves as property 6 splits them (RoleOf), and which inputs have an unknown axis 0: every
+// input whose leading size is the batch.
+struct Setup : internal::TracedSetup {
+  std::vector<bool> unknown;          // per input: axis 0 is the unknown size
   std::vector<TensorSpec> signature;  // the input signature
 };
 
 absl::StatusOr<Setup> MakeSetup(const OpProgram& program, int64_t batch) {
   Setup s;
-  for (size_t j = 0; j < program.leaves.size(); ++j) {
-    const Tensor& leaf = program.leaves[j];
-    s.roles.push_back(RoleOf(program, j));
-    s.input_of_leaf.push_back(-1);
-    if (s.roles.back() == TracedLeaf::kInput) {
-      s.captured.emplace_back();
-      s.input_of_leaf.back() = static_cast<int>(s.inputs.size());
-      const bool unknown = leaf.rank() >= 1 && leaf.dim(0) == batch;
-      std::vector<int64_t> dims = leaf.shape().ToVector();
-      if (unknown) dims[0] = -1;
-      CONCORD_ASSIGN_OR_RETURN(const Shape shape, Shape::Partial(dims));
-      s.signature.push_back(TensorSpec{leaf.dtype(), shape});
-      s.unknown.push_back(unknown);
-      s.inputs.push_back(leaf);
-    } else if (s.roles.back() == TracedLeaf::kConstant) {
-      s.captured.push_back(Value::Constant(leaf));
-    } else {
-      CONCORD_ASSIGN_OR_RETURN(models::Variable v,
-                               models::Variable::Create(absl::StrCat("leaf_", j), leaf,
-                                                        engine::IsFloating(leaf.dtype())));
-      s.captured.push_back(v.value());
-      s.variables.push_back(std::move(v));
-    }
+  CONCORD_ASSIGN_OR_RETURN(static_cast<internal::TracedSetup&>(s),
+                           internal::MakeTracedSetup(program, RoleOf));
+  for (const Tensor& input : s.inputs) {
+    const bool unknown = input.rank() >= 1 && input.dim(0) == batch;
+    std::vector<int64_t> dims = input.shape().ToVector();
+    if (unknown) dims[0] = -1;
+    CONCORD_ASSIGN_OR_RETURN(const Shape shape, Shape::Partial(dims));
+    s.signature.push_back(TensorSpec{input.dtype(), shape});
+    s.unknown.push_back(unknown);
   }
   return s;
 }
@@ -117,88 +94,6 @@ std::vector<Value> InputsAt(const Setup& s, int64_t m) {
     in.push_back(Value::Constant(s.unknown[i] ? Resized(s.inputs[i], m) : s.inputs[i]));
   }
   return in;
-}
-
-std::vector<Value> Leaves(const Setup& s, absl::Span<const Value> in) {
-  std::vector<Value> leaves;
-  for (size_t j = 0; j < s.captured.size(); ++j) {
-    leaves.push_back(s.input_of_leaf[j] < 0 ? s.captured[j] : in[s.input_of_leaf[j]]);
-  }
-  return leaves;
-}
-
-// ---- The two functions (as in property 6): the step values, and SumAll(last floating value)
-// with its gradient with respect to every floating leaf. Each returns one error value on failure.
-
-std::vector<Value> ForwardFn(const OpProgram& program, const Setup& s, bool last_only,
-                             absl::Span<const Value> in) {
-  absl::StatusOr<std::vector<Value>> values = RunOpProgramOnValues(program, Leaves(s, in));
-  if (!values.ok()) return {Value::Error(values.status())};
-  if (last_only && !values->empty()) return {values->back()};
-  return *std::move(values);
-}
-
-std::vector<Value> GradientFn(const OpProgram& program, const Setup& s,
-                              absl::Span<const Value> in) {
-  autodiff::GradientTape tape;
-  const std::vector<Value> leaves = Leaves(s, in);
-  std::vector<Value> sources;
-  for (const Value& v : leaves) {
-    if (!engine::IsFloating(v.spec().dtype)) continue;
-    tape.Watch(v);
-    sources.push_back(v);
-  }
-  absl::StatusOr<std::vector<Value>> values = RunOpProgramOnValues(program, leaves);
-  if (!values.ok()) return {Value::Error(values.status())};
-  Value last;
-  for (const Value& v : *values) {
-    if (engine::IsFloating(v.spec().dtype)) last = v;
-  }
-  if (!last.defined()) return {Value::Error(absl::InvalidArgumentError("no floating value"))};
-  const Value target = autodiff::SumAll(last);
-  absl::StatusOr<std::vector<Value>> grads =
-      tape.Gradient(target, sources, Value(), autodiff::UnconnectedGradients::kZero);
-  if (!grads.ok()) return {Value::Error(grads.status())};
-  std::vector<Value> out = {target};
-  out.insert(out.end(), grads->begin(), grads->end());
-  return out;
-}
-
-struct Subject {
-  std::string name;
-  autodiff::TracedFn fn;
-  std::function<std::string(int)> output_name;
-};
-
-Subject ValuesSubject(const OpProgram& program, const Setup& s, bool last_only) {
-  const int first = last_only ? static_cast<int>(program.steps.size()) - 1 : 0;
-  return {"values",
-          [&program, &s, last_only](absl::Span<const Value> in) {
-            return ForwardFn(program, s, last_only, in);
-          },
-          [&program, first](int i) { return DescribeStep(program, first + i); }};
-}
-
-Subject GradientSubject(const OpProgram& program, const Setup& s) {
-  std::vector<std::string> names = {"SumAll(last floating value)"};
-  for (size_t j = 0; j < program.leaves.size(); ++j) {
-    if (engine::IsFloating(program.leaves[j].dtype())) {
-      names.push_back(absl::StrCat("d SumAll / d leaf ", j));
-    }
-  }
-  return {"gradients",
-          [&program, &s](absl::Span<const Value> in) { return GradientFn(program, s, in); },
-          [names](int i) { return i < static_cast<int>(names.size()) ? names[i] : "?"; }};
-}
-
-Tensors ToTensors(const absl::StatusOr<std::vector<Value>>& values) {
-  if (!values.ok()) return values.status();
-  std::vector<Tensor> out;
-  for (const Value& v : *values) {
-    if (!v.ok()) return v.status();
-    out.push_back(v.tensor());
-  }
-  return out;
 }
 
 // ---- Checking one function at every size.
@@ -422,18 +317,16 @@ absl::Status CheckOpProgramPolymorphic(const PolymorphicCase& c, OpProgramPolymo
   }
   // Outputs of only the last value leave dead code for the passes; all values, none.
   const bool last_only = program.leaves.size() % 2 == 0;
-  const Subject values = ValuesSubject(program, s, last_only);
+  const Subject values = ForwardSubject(program, s, last_only);
   CONCORD_RETURN_IF_ERROR(CheckSubject(values, s, c, r.values, r.values_refusal,
                                        options.under_tape ? &r.replayed : nullptr, &r.values_traced,
                                        &r.values_trace_count, &r.values_sized_graphs));
   // The gradient needs a floating value; whether there is one does not depend on the size.
   const Tensors all = ToTensors(ForwardFn(program, s, /*last_only=*/false, InputsAt(s, r.batch)));
   if (!all.ok()) return absl::OkStatus();
-  const bool floating = std::any_of(all->begin(), all->end(), [](const Tensor& t) {
-    return engine::IsFloating(t.dtype());
-  });
-  if (!floating) return absl::OkStatus();
-  return CheckSubject(GradientSubject(program, s), s, c, r.gradients, r.gradients_refusal);
+  const int last = internal::LastFloating(*all);
+  if (last < 0) return absl::OkStatus();
+  return CheckSubject(GradientSubject(program, s, last), s, c, r.gradients, r.gradients_refusal);
 }
 
 rc::Gen<PolymorphicCase> GenPolymorphicCase() {

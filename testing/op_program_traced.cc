@@ -20,6 +20,7 @@
 #include "engine/status.h"
 #include "engine/tensor.h"
 #include "models/variable.h"
+#include "testing/op_program_traced_internal.h"
 #include "testing/op_program_values.h"
 #include "testing/tensor_matchers.h"
 
@@ -35,13 +36,17 @@ using engine::Tensor;
 using End = OpProgramTracedReport::End;
 using Tensors = absl::StatusOr<std::vector<Tensor>>;
 
+}  // namespace
+
+namespace internal {
+
 // ---- How the leaves reach the traced functions.
 
-// RoleOf splits the leaves without a generator, so the check is a function of the program:
+// TracedRoleOf splits the leaves without a generator, so the check is a function of the program:
 // rotating through input, variable and constant, with the rotation and (for odd step counts) the
 // absence of variables depending on the step count. Programs without variables serialize, so
 // about half the programs also check the graph file format.
-TracedLeaf RoleOf(const OpProgram& program, size_t leaf) {
+TracedLeaf TracedRoleOf(const OpProgram& program, size_t leaf) {
   const size_t n = program.steps.size();
   switch ((leaf + n) % 3) {
     case 0:
@@ -53,22 +58,13 @@ TracedLeaf RoleOf(const OpProgram& program, size_t leaf) {
   }
 }
 
-// The leaves' values: captured ones (variables, read by reference when a graph runs, and
-// constants) and the inputs of the traced functions.
-struct Setup {
-  std::vector<TracedLeaf> roles;
-  std::vector<Value> captured;     // per leaf: its variable's value or constant; else undefined
-  std::vector<int> input_of_leaf;  // per leaf: its input index, or -1
-  std::vector<models::Variable> variables;  // alive as long as the graphs that read them
-  std::vector<TensorSpec> input_specs;
-  std::vector<Tensor> inputs;
-};
 
-absl::StatusOr<Setup> MakeSetup(const OpProgram& program) {
-  Setup s;
+absl::StatusOr<TracedSetup> MakeTracedSetup(const OpProgram& program,
+                                            TracedLeaf (*role_of)(const OpProgram&, size_t)) {
+  TracedSetup s;
   for (size_t j = 0; j < program.leaves.size(); ++j) {
     const Tensor& leaf = program.leaves[j];
-    s.roles.push_back(RoleOf(program, j));
+    s.roles.push_back(role_of(program, j));
     s.input_of_leaf.push_back(-1);
     if (s.roles.back() == TracedLeaf::kInput) {
       s.captured.emplace_back();
@@ -89,7 +85,7 @@ absl::StatusOr<Setup> MakeSetup(const OpProgram& program) {
 }
 
 // The program's leaves as Values: the captured ones, or `in` (symbolic or concrete inputs).
-std::vector<Value> Leaves(const Setup& s, absl::Span<const Value> in) {
+std::vector<Value> Leaves(const TracedSetup& s, absl::Span<const Value> in) {
   std::vector<Value> leaves;
   for (size_t j = 0; j < s.captured.size(); ++j) {
     leaves.push_back(s.input_of_leaf[j] < 0 ? s.captured[j] : in[s.input_of_leaf[j]]);
@@ -97,7 +93,7 @@ std::vector<Value> Leaves(const Setup& s, absl::Span<const Value> in) {
   return leaves;
 }
 
-std::vector<Value> Concrete(const Setup& s) {
+std::vector<Value> Concrete(const TracedSetup& s) {
   std::vector<Value> in;
   for (const Tensor& t : s.inputs) in.push_back(Value::Constant(t));
   return in;
@@ -106,7 +102,7 @@ std::vector<Value> Concrete(const Setup& s) {
 // ---- The two functions that are traced, and what their outputs are called.
 
 // ForwardFn: the program's step values (all, or only the last), or one error value.
-std::vector<Value> ForwardFn(const OpProgram& program, const Setup& s, bool last_only,
+std::vector<Value> ForwardFn(const OpProgram& program, const TracedSetup& s, bool last_only,
                              absl::Span<const Value> in) {
   absl::StatusOr<std::vector<Value>> values = RunOpProgramOnValues(program, Leaves(s, in));
   if (!values.ok()) return {Value::Error(values.status())};
@@ -116,7 +112,7 @@ std::vector<Value> ForwardFn(const OpProgram& program, const Setup& s, bool last
 
 // GradientFn: SumAll of the last floating step value, and its gradient with respect to every
 // floating leaf (watched; a trainable variable is watched anyway), or one error value.
-std::vector<Value> GradientFn(const OpProgram& program, const Setup& s,
+std::vector<Value> GradientFn(const OpProgram& program, const TracedSetup& s,
                               absl::Span<const Value> in) {
   autodiff::GradientTape tape;
   const std::vector<Value> leaves = Leaves(s, in);
@@ -132,6 +128,7 @@ std::vector<Value> GradientFn(const OpProgram& program, const Setup& s,
   for (const Value& v : *values) {
     if (engine::IsFloating(v.spec().dtype)) last = v;
   }
+  if (!last.defined()) return {Value::Error(absl::InvalidArgumentError("no floating value"))};
   const Value target = autodiff::SumAll(last);
   absl::StatusOr<std::vector<Value>> grads =
       tape.Gradient(target, sources, Value(), autodiff::UnconnectedGradients::kZero);
@@ -141,12 +138,6 @@ std::vector<Value> GradientFn(const OpProgram& program, const Setup& s,
   return out;
 }
 
-// A traced function under test: its name, body, and the names of its outputs for messages.
-struct Subject {
-  std::string name;
-  autodiff::TracedFn fn;
-  std::function<std::string(int)> output_name;
-};
 
 // The index of the last floating value in `values`, or -1.
 int LastFloating(const std::vector<Tensor>& values) {
@@ -157,7 +148,7 @@ int LastFloating(const std::vector<Tensor>& values) {
   return last;
 }
 
-Subject ForwardSubject(const OpProgram& program, const Setup& s, bool last_only) {
+Subject ForwardSubject(const OpProgram& program, const TracedSetup& s, bool last_only) {
   const int first = last_only ? static_cast<int>(program.steps.size()) - 1 : 0;
   return {"values",
           [&program, &s, last_only](absl::Span<const Value> in) {
@@ -168,7 +159,7 @@ Subject ForwardSubject(const OpProgram& program, const Setup& s, bool last_only)
 
 // The gradient's outputs: SumAll(v<last>), then d/d leaf j for each floating leaf j (which
 // step reads it).
-Subject GradientSubject(const OpProgram& program, const Setup& s, int last) {
+Subject GradientSubject(const OpProgram& program, const TracedSetup& s, int last) {
   std::vector<std::string> names = {absl::StrCat("SumAll(v", last, ")")};
   for (size_t j = 0; j < program.leaves.size(); ++j) {
     if (!engine::IsFloating(program.leaves[j].dtype())) continue;
@@ -195,6 +186,12 @@ Tensors ToTensors(const absl::StatusOr<std::vector<Value>>& values) {
   }
   return out;
 }
+
+}  // namespace internal
+
+namespace {
+
+using namespace internal;  // NOLINT: the helpers shared with property 15
 
 // CompareRun is "" when `traced` matches `eager` (bitwise, or both failed with a message),
 // else how they differ.
@@ -254,7 +251,7 @@ bool ReadsResource(const Graph& g) {
 // CheckRoundTrip: `g` serializes (unless it reads a resource, which the format cannot hold),
 // parses back to the same text and runs to the same result as eager.
 absl::Status CheckRoundTrip(const Subject& subject, const std::string& where, const Graph& g,
-                            const Setup& s, const Tensors& eager, bool& round_tripped) {
+                            const TracedSetup& s, const Tensors& eager, bool& round_tripped) {
   const absl::StatusOr<std::string> text = autodiff::SerializeGraph(g);
   if (!text.ok()) {
     if (text.status().code() == absl::StatusCode::kUnimplemented && ReadsResource(g)) {
@@ -279,7 +276,7 @@ absl::Status CheckRoundTrip(const Subject& subject, const std::string& where, co
 // CheckPasses: OptimizeGraph(g, o) is a verified graph with the same inputs and outputs that runs
 // to the eager result, has no more equations than `g` and round-trips.
 absl::Status CheckPasses(const Subject& subject, const PassOptions& o, const Graph& g,
-                         const Setup& s, const Tensors& eager, OpProgramTracedReport& report) {
+                         const TracedSetup& s, const Tensors& eager, OpProgramTracedReport& report) {
   const std::string where = Describe(o);
   const absl::StatusOr<Graph> opt = autodiff::OptimizeGraph(g, o);
   if (!opt.ok()) return Fail(subject, where, opt.status().ToString(), &g);
@@ -319,7 +316,7 @@ absl::Status CheckPasses(const Subject& subject, const PassOptions& o, const Gra
 }
 
 // CheckFunction: autodiff::Function, optimising or not, gives the eager result.
-absl::Status CheckFunction(const Subject& subject, bool optimize, const Setup& s,
+absl::Status CheckFunction(const Subject& subject, bool optimize, const TracedSetup& s,
                            const Tensors& eager) {
   const autodiff::TracedFn& fn = subject.fn;
   autodiff::Function f([&fn](const autodiff::FunctionArgs& a) { return fn(a.inputs); },
@@ -330,7 +327,7 @@ absl::Status CheckFunction(const Subject& subject, bool optimize, const Setup& s
 }
 
 // CheckSubject traces `subject` and checks every way of running it against `eager`.
-absl::Status CheckSubject(const Subject& subject, const Setup& s, const Tensors& eager,
+absl::Status CheckSubject(const Subject& subject, const TracedSetup& s, const Tensors& eager,
                           OpProgramTracedReport& report, End& end) {
   const absl::StatusOr<Graph> g = autodiff::TraceGraph(subject.name, s.input_specs, subject.fn);
   if (!g.ok()) {
@@ -409,7 +406,7 @@ absl::Status CheckOpProgramTraced(const OpProgram& program, OpProgramTracedRepor
   OpProgramTracedReport local;
   OpProgramTracedReport& r = report != nullptr ? *report : local;
   r = OpProgramTracedReport();
-  CONCORD_ASSIGN_OR_RETURN(const Setup s, MakeSetup(program));
+  CONCORD_ASSIGN_OR_RETURN(const TracedSetup s, MakeTracedSetup(program, TracedRoleOf));
   r.leaves = s.roles;
   // Outputs of only the last value leave dead code for the passes; all values, none.
   const bool last_only = program.leaves.size() % 2 == 0;
