@@ -241,6 +241,27 @@ TEST(Function, OpErrorsInsideTheFunctionNameTheFunctionAndTheOp) {
                        AllOf(HasSubstr("bad"), HasSubstr("MatMul"), HasSubstr("float32[2, 3]"))));
 }
 
+// Note [Failing equations]: a Gather whose index is out of range fails the call even though no
+// output reads it, the same way plainly and under a tape (where the graph is replayed op by op).
+TEST(Function, AFailingEquationNoOutputReadsFailsEveryCallPath) {
+  Function f([](const FunctionArgs& a) {
+    (void)Gather(a.inputs[0], a.inputs[1]);
+    return std::vector<Value>{Neg(a.inputs[0])};
+  }, {.name = "dead_gather"});
+  const Value x = F32({1, 2, 3}, Shape({3}));
+  const Value in_range = Value::FromStatusOr(Tensor::FromVector<int64_t>(Shape({1}), {2}));
+  const Value beyond = Value::FromStatusOr(Tensor::FromVector<int64_t>(Shape({1}), {3}));
+  ASSERT_THAT(f({x, in_range}).status(), IsOk());
+  const auto out_of_range =
+      StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("Gather"), HasSubstr("3")));
+  EXPECT_THAT(f({x, beyond}).status(), out_of_range);
+  GradientTape tape;
+  tape.Watch(x);
+  EXPECT_THAT(f({x, beyond}).status(), out_of_range);
+  EXPECT_THAT(f({x, in_range}).status(), IsOk());
+  EXPECT_EQ(f.trace_count(), 1);
+}
+
 TEST(RunGraph, ChecksInputsAgainstTheGraph) {
   absl::StatusOr<Graph> g = TraceGraph("g", {TensorSpec{DType::kFloat32, Shape({2})}},
                                        [](absl::Span<const Value> in) {

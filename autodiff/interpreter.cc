@@ -326,6 +326,9 @@ std::vector<Value> ReplayGraph(const Graph& graph, absl::Span<const Value> input
     for (int64_t id : eq.input_ids) args.push_back(values[id]);
     std::vector<Value> results = Dispatch(eq.primitive, args, eq.attrs);
     for (size_t j = 0; j < eq.output_ids.size() && j < results.size(); ++j) {
+      // An equation that fails fails the replay, read or not, as it fails RunGraph (Note
+      // [Failing equations] in interpreter.h).
+      if (!results[j].ok()) return fail(results[j].status());
       values[eq.output_ids[j]] = std::move(results[j]);
     }
   }

@@ -28,6 +28,15 @@
 // tile is only a shorter tensor. An error is the one the unfused run reports: that of the first
 // equation of the chain that fails on any tile. The graph itself is unchanged (its text and
 // serialized form are those of the traced primitives); fusion is how it is run.
+//
+// Note [Failing equations]
+// A graph call fails when any of its equations fails, whether or not an output reads the failed
+// value. RunGraph stops at the first equation that fails, dead-code elimination keeps equations
+// that can fail (passes.h), and ReplayGraph returns the first failure for every output, so a
+// Function fails the same call the same way plainly, under a tape and with or without passes. An
+// index out of range is a bug whether or not the Gather's result is used. Eager code carries the
+// error in the failed Value and sees it where it reads that Value; a program that never reads it
+// runs on eagerly, and fails once traced.
 
 // RunGraph checks the inputs against the graph's input specs (an error names the graph, the input
 // and both specs), runs each equation's forward, and returns the outputs. It does not record on
@@ -92,8 +101,8 @@ absl::StatusOr<std::vector<engine::Tensor>> RunGraph(const Graph& graph,
                                                      absl::Span<const engine::Tensor> inputs,
                                                      const GraphPlan* plan = nullptr);
 
-// ReplayGraph dispatches each equation on Values, so active tapes record them and errors travel
-// with values (one error value per output when something fails).
+// ReplayGraph dispatches each equation on Values, so active tapes record them. When an input or
+// an equation fails, every output is that first error (Note [Failing equations]).
 std::vector<Value> ReplayGraph(const Graph& graph, absl::Span<const Value> inputs);
 
 }  // namespace concord::autodiff

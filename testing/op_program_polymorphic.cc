@@ -140,14 +140,12 @@ std::string CompareCall(const std::function<std::string(int)>& output_name, cons
 
 // Note [Under a tape]
 // Under a GradientTape that watches its inputs, a Function replays its (sized) graph op by op
-// (ReplayGraph, Note [Replay the traced graph] in autodiff/function.h), where errors travel with
-// values: an equation that fails at run time and that no output depends on (a Gather whose index
-// is beyond a smaller batch, kept by dead-code elimination so that the interpreter fails on it)
-// fails nothing, and the call succeeds where the interpreter and eager fail. So the check under a
-// tape (PolymorphicCheckOptions::under_tape) finds that at once, on graphs with or without
-// unknown sizes, and is off by default until Function answers it. Otherwise it has found no
-// difference: 60,000 cases (seeds 1 and 2, max_size 200) agreed bitwise under a tape wherever
-// both succeeded.
+// (ReplayGraph, Note [Replay the traced graph] in autodiff/function.h). The replay once ignored an
+// equation that failed at run time when no output depended on it (a Gather whose index is beyond a
+// smaller batch, kept by dead-code elimination so that the interpreter fails on it), and the call
+// succeeded where the interpreter and eager failed; this check found it at once. Now a failing
+// equation fails the replay too (Note [Failing equations] in autodiff/interpreter.h), and the
+// check runs in every case.
 
 // UnderTape calls `call` on `in` under a GradientTape that watches the floating inputs, and
 // returns its outputs followed by SumAll(last floating output) and that sum's gradient with

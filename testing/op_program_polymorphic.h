@@ -26,7 +26,7 @@
 // trace was refused (TraceGraph with the signature fails: a dimension that is not a multiple of
 // the unknown size, a host read of it, a known size compared with it), the size was refused
 // (SizeGraph at that size fails: the shapes do not follow the unknown size), or otherwise.
-// PolymorphicCheckOptions::under_tape adds calls under a GradientTape (off by default; see there).
+// Every size is also called under a GradientTape (PolymorphicCheckOptions::under_tape).
 #ifndef CONCORD_TESTING_OP_PROGRAM_POLYMORPHIC_H_
 #define CONCORD_TESTING_OP_PROGRAM_POLYMORPHIC_H_
 
@@ -83,10 +83,9 @@ struct OpProgramPolymorphicReport {
 
 struct PolymorphicCheckOptions {
   // Also call the values' function under a GradientTape at every size (the Function replays its
-  // sized graph op by op) and compare its outputs and input gradients with eager's under a tape.
-  // Off by default: the replay ignores a failing equation no output depends on (Note [Under a
-  // tape] in op_program_polymorphic.cc), so it succeeds where eager and the interpreter fail.
-  bool under_tape = false;
+  // sized graph op by op) and compare its outputs and input gradients with eager's under a tape
+  // (Note [Under a tape] in op_program_polymorphic.cc).
+  bool under_tape = true;
 };
 
 // SizeEndName: "agrees", "both fail", "trace refused", "size refused", "refused otherwise".

@@ -224,25 +224,24 @@ TEST(OpProgramPolymorphic, SizesWhereEagerFailsFailTraced) {
   EXPECT_EQ(r.gradients[2], SizeEnd::kBothFail);
 }
 
-// The case the check under a tape finds (Note [Under a tape] in op_program_polymorphic.cc): at
+// The case the check under a tape found (Note [Under a tape] in op_program_polymorphic.cc): at
 // size 1 the Gather's index 1 is out of range. Eagerly the program fails there, and so does the
 // Function's plain call (the interpreter runs the dead Gather, which dead-code elimination keeps);
-// under a tape the Function replays its graph, the Gather's error reaches no output, and the call
-// succeeds. Disabled until Function fails that call too; it fails today with
-//   values traced with input signature (float32[?]) (batch 2), Function (optimize=1) called at
-//   size 1 (sizes {2, 1}): under a GradientTape: succeeds where eager fails with INVALID_ARGUMENT:
-//   v2 = Gather(v0, v1, {0}): Gather: index 1 at position 0 of indices int64[1] is out of range
-TEST(OpProgramPolymorphic, DISABLED_UnderATapeADeadGatherBeyondTheBatchFailsTheCall) {
+// under a tape the Function replays its graph, and the Gather's error fails that call too.
+TEST(OpProgramPolymorphic, UnderATapeADeadGatherBeyondTheBatchFailsTheCall) {
   PolymorphicCase c;
   c.program.leaves = {Iota(Shape({2})), Tensor::FromVector<int64_t>(Shape({1}), {1}).value()};
   c.program.steps = {Step(OpKind::kInput, 0), Step(OpKind::kInput, 1),
                      Step(OpKind::kGather, 0, 1, {0}), Step(OpKind::kNeg, 0)};
   c.sizes = {2, 1};
   OpProgramPolymorphicReport r;
-  ASSERT_TRUE(CheckOpProgramPolymorphic(c, &r).ok());  // plain calls: both fail at size 1
+  const absl::Status status = CheckOpProgramPolymorphic(c, &r);
+  ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_THAT(r.values, ElementsAre(SizeEnd::kAgrees, SizeEnd::kBothFail));
-  const absl::Status taped = CheckOpProgramPolymorphic(c, &r, {.under_tape = true});
-  EXPECT_TRUE(taped.ok()) << taped.message();
+  EXPECT_THAT(r.replayed, ElementsAre(SizeEnd::kAgrees, SizeEnd::kBothFail));
+  const absl::Status plain = CheckOpProgramPolymorphic(c, &r, {.under_tape = false});
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  EXPECT_TRUE(r.replayed.empty());
 }
 
 TEST(OpProgramPolymorphic, AScalarFirstLeafHasNoUnknownAxis) {
