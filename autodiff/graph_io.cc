@@ -1,5 +1,6 @@
 #include "autodiff/graph_io.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -277,18 +278,92 @@ class Cursor {
     return TensorSpec{*dtype, *std::move(shape)};
   }
 
+  // ShapeOf: [<dim>, ...], each dim a size or an unknown one (Dim), validated by Shape::FromDims
+  // at the unknown sizes' stand-ins.
   absl::StatusOr<Shape> ShapeOf(absl::string_view what) {
-    absl::StatusOr<std::vector<int64_t>> dims = IntList(what, engine::kMaxRank + 1);
-    if (!dims.ok()) return dims.status();
-    absl::StatusOr<Shape> shape = Shape::FromDims(*dims);
+    CONCORD_RETURN_IF_ERROR(Expect("["));
+    std::vector<absl::string_view> tokens;
+    std::vector<int64_t> dims;
+    std::vector<int> unknown_sizes;
+    while (!Consume("]")) {
+      if (!tokens.empty()) CONCORD_RETURN_IF_ERROR(Expect(", "));
+      if (tokens.size() == engine::kMaxRank + 1) {
+        return Invalid(absl::StrCat(what, " has more than ", engine::kMaxRank + 1, " entries"));
+      }
+      const size_t n = std::min(rest_.find_first_of(",]"), rest_.size());
+      tokens.push_back(rest_.substr(0, n));
+      rest_.remove_prefix(n);
+      int64_t dim = 0;
+      int unknown_size = -1;
+      CONCORD_RETURN_IF_ERROR(Dim(tokens.back(), what, &dim, &unknown_size));
+      dims.push_back(dim);
+      unknown_sizes.push_back(unknown_size);
+    }
+    absl::StatusOr<Shape> shape = Shape::FromDims(dims);
     if (!shape.ok()) {
-      return Invalid(
-          absl::StrCat("bad ", what, " ", IntListText(*dims), ": ", shape.status().message()));
+      return Invalid(absl::StrCat("bad ", what, " [", absl::StrJoin(tokens, ", "),
+                                  "]: ", shape.status().message()));
+    }
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (unknown_sizes[i] >= 0) shape->set_unknown(static_cast<int>(i), unknown_sizes[i]);
     }
     return shape;
   }
 
  private:
+  // Dim reads one dimension of a shape, the whole of `token`: a size (an integer; FromDims
+  // refuses a negative one), or an unknown size as Shape::ToString spells it, [<p>*]?[b|c|d][/<q>]
+  // (Note [Serialized graph format]), which sets *unknown_size to 0..3 and *dim to its stand-in,
+  // p * kUnknownStandIn / q; whether it is in lowest terms is left to the canonical check.
+  static absl::Status Dim(absl::string_view token, absl::string_view what, int64_t* dim,
+                          int* unknown_size) {
+    const auto bad = [&](absl::string_view why) {
+      return Invalid(absl::StrCat("bad dimension ", Quote(token), " in ", what, ": ", why));
+    };
+    constexpr absl::string_view kSpelling =
+        "a dimension is a size (an integer) or an unknown size ?, ?b, ?c or ?d, or a multiple of "
+        "one such as 2*?, ?/2 or 3*?b/2";
+    Cursor c(token);
+    int64_t p = 1;
+    if (!c.Peek('?')) {
+      absl::StatusOr<int64_t> v = c.Int(what);
+      if (!v.ok()) return bad(kSpelling);
+      *dim = *v;
+      if (c.AtEnd()) return absl::OkStatus();
+      if (!c.Consume("*") || !c.Peek('?')) return bad(kSpelling);
+      p = *v;
+    }
+    c.Consume("?");
+    const absl::string_view letter = c.Word();
+    constexpr absl::string_view kLetters[engine::kMaxUnknownSizes] = {"", "b", "c", "d"};
+    *unknown_size = -1;
+    for (int j = 0; j < engine::kMaxUnknownSizes; ++j) {
+      if (letter == kLetters[j]) *unknown_size = j;
+    }
+    if (*unknown_size < 0) {
+      return bad(
+          absl::StrCat("there are ", engine::kMaxUnknownSizes, " unknown sizes, ?, ?b, ?c and ?d"));
+    }
+    int64_t q = 1;
+    if (c.Consume("/")) {
+      absl::StatusOr<int64_t> v = c.Int(what);
+      if (!v.ok()) return bad(kSpelling);
+      q = *v;
+    }
+    if (!c.AtEnd()) return bad(kSpelling);
+    // p <= 2^48 keeps p * kUnknownStandIn (< 2^61) in range; a larger stand-in has too many
+    // elements for FromDims anyway.
+    if (p < 0 || p > engine::kMaxElements) {
+      return bad(absl::StrCat("the multiple ", p, " is out of range"));
+    }
+    if (q < 1 || (p * engine::kUnknownStandIn) % q != 0) {
+      return bad(absl::StrCat("the divisor must be positive and, in lowest terms, divide ",
+                              engine::kUnknownStandIn, " (sizes stand in as multiples of it)"));
+    }
+    *dim = p * engine::kUnknownStandIn / q;
+    return absl::OkStatus();
+  }
+
   absl::string_view rest_;
 };
 
@@ -378,7 +453,7 @@ absl::StatusOr<Attrs> ParseAttrs(Cursor& c) {
   }
 }
 
-// Serializable: Unimplemented for the primitives version 1 cannot write down.
+// Serializable: Unimplemented for the primitives the format cannot write down.
 absl::Status Serializable(Primitive p) {
   if (p == Primitive::kCustom) {
     return absl::UnimplementedError(
@@ -421,12 +496,15 @@ class Parser {
                                   HeaderLine(kGraphFormatVersion), "', got ", Quote(line)));
     }
     CONCORD_ASSIGN_OR_RETURN(const int64_t version, c.Int("the format version"));
-    if (version != kGraphFormatVersion) {
+    if (version < kOldestGraphFormatVersion || version > kGraphFormatVersion) {
       return Invalid(absl::StrCat("unsupported format version ", version, "; this build reads ",
-                                  "version ", kGraphFormatVersion));
+                                  "versions ", kOldestGraphFormatVersion, " to ",
+                                  kGraphFormatVersion));
     }
     CONCORD_RETURN_IF_ERROR(c.ExpectEnd());
-    return Canonical(line, HeaderLine(version));
+    CONCORD_RETURN_IF_ERROR(Canonical(line, HeaderLine(version)));
+    version_ = version;
+    return absl::OkStatus();
   }
 
   absl::Status ParseName(absl::string_view line) {
@@ -454,6 +532,7 @@ class Parser {
     CONCORD_RETURN_IF_ERROR(ExpectNextId(c, "input"));
     CONCORD_RETURN_IF_ERROR(c.Expect(" "));
     CONCORD_ASSIGN_OR_RETURN(TensorSpec spec, c.Spec());
+    CONCORD_RETURN_IF_ERROR(VersionHolds(spec.shape));
     CONCORD_RETURN_IF_ERROR(c.ExpectEnd());
     CONCORD_RETURN_IF_ERROR(Canonical(line, InputLine(graph_.num_values(), spec)));
     graph_.AddInput(std::move(spec));
@@ -469,6 +548,10 @@ class Parser {
     CONCORD_RETURN_IF_ERROR(ExpectNextId(c, from_variable ? "variable" : "constant"));
     CONCORD_RETURN_IF_ERROR(c.Expect(" "));
     CONCORD_ASSIGN_OR_RETURN(const TensorSpec spec, c.Spec());
+    if (!spec.shape.fully_known()) {
+      return Invalid(absl::StrCat(from_variable ? "variable %" : "constant %", id, " is ",
+                                  spec.ToString(), ": a constant's sizes cannot be unknown"));
+    }
     CONCORD_RETURN_IF_ERROR(c.Expect(" hex:"));
     // The element count is at most 2^48 (Shape::FromDims), so this cannot overflow; the length
     // is compared with the text before anything is allocated.
@@ -540,6 +623,7 @@ class Parser {
     if (c.Consume(" ")) {
       if (c.Peek('{')) {
         CONCORD_ASSIGN_OR_RETURN(eq.attrs, ParseAttrs(c));
+        CONCORD_RETURN_IF_ERROR(VersionHolds(eq.attrs.shape));
         CONCORD_RETURN_IF_ERROR(c.Expect(" "));
       }
     } else {
@@ -548,6 +632,7 @@ class Parser {
     CONCORD_RETURN_IF_ERROR(c.Expect(": "));
     while (true) {
       CONCORD_ASSIGN_OR_RETURN(TensorSpec spec, c.Spec());
+      CONCORD_RETURN_IF_ERROR(VersionHolds(spec.shape));
       eq.output_specs.push_back(std::move(spec));
       if (c.AtEnd()) break;
       CONCORD_RETURN_IF_ERROR(c.Expect(", "));
@@ -561,9 +646,11 @@ class Parser {
       return Invalid(absl::StrCat(name, " takes ", arity, " inputs, got ", eq.input_ids.size()));
     }
     CONCORD_RETURN_IF_ERROR(Canonical(line, EquationLine(eq)));
-    const OpDef& def = GetOpDef(eq.primitive);
-    if (def.infer == nullptr) return Invalid(absl::StrCat(name, " has no shape rule"));
-    absl::StatusOr<std::vector<TensorSpec>> inferred = def.infer(eq.input_specs, eq.attrs);
+    if (GetOpDef(eq.primitive).infer == nullptr) {
+      return Invalid(absl::StrCat(name, " has no shape rule"));
+    }
+    absl::StatusOr<std::vector<TensorSpec>> inferred =
+        InferSpecs(eq.primitive, eq.input_specs, eq.attrs);
     if (!inferred.ok()) {
       return Invalid(
           absl::StrCat("the shape rule rejects the equation: ", inferred.status().message()));
@@ -619,6 +706,14 @@ class Parser {
                                 ": ids are dense and in definition order"));
   }
 
+  // VersionHolds: version 1 has no unknown dimensions (Note [Serialized graph format]).
+  absl::Status VersionHolds(const Shape& shape) const {
+    if (version_ >= 2 || shape.fully_known()) return absl::OkStatus();
+    return Invalid(absl::StrCat("shape ", shape.ToString(), " has an unknown dimension, which ",
+                                "format version ", version_, " cannot hold (unknown sizes need ",
+                                "version 2)"));
+  }
+
   // Canonical: the line must be exactly what SerializeGraph writes for what was parsed.
   static absl::Status Canonical(absl::string_view line, absl::string_view rendered) {
     if (line == rendered) return absl::OkStatus();
@@ -626,19 +721,12 @@ class Parser {
   }
 
   Graph graph_;
+  int64_t version_ = kGraphFormatVersion;
 };
 
 }  // namespace
 
 absl::StatusOr<std::string> SerializeGraph(const Graph& graph) {
-  for (int64_t id = 0; id < graph.num_values(); ++id) {
-    if (!graph.spec(id).shape.fully_known()) {
-      return absl::UnimplementedError(absl::StrCat(
-          "SerializeGraph: graph '", graph.name(), "': value %", id, " is ",
-          graph.spec(id).ToString(), "; graphs with unknown dimensions cannot be serialized yet "
-          "(serialize SizeGraph(graph, size) instead)"));
-    }
-  }
   for (const Equation& eq : graph.equations()) {
     if (absl::Status s = Serializable(eq.primitive); !s.ok()) {
       return absl::Status(

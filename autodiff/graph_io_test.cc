@@ -6,12 +6,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "autodiff/control_flow.h"
 #include "autodiff/graph.h"
@@ -100,7 +103,7 @@ Graph Affine() {
 }
 
 constexpr char kAffineText[] =
-    "concord-graph 1\n"
+    "concord-graph 2\n"
     "name \"affine\"\n"
     "input %0 float32[2, 3]\n"
     "constant %1 float32[3] hex:0000803f0000004000004040\n"
@@ -121,6 +124,15 @@ TEST(ParseGraph, ReadsTheDocumentedFormatBack) {
   EXPECT_EQ(g->ToText(), Affine().ToText());
   EXPECT_EQ(g->name(), "affine");
   ExpectRoundTrip(*g, {Ramp(Shape({2, 3}))});
+}
+
+TEST(ParseGraph, ReadsVersion1AndWritesItBackAsTheCurrentVersion) {
+  const std::string v1 =
+      absl::StrReplaceAll(kAffineText, {{"concord-graph 2\n", "concord-graph 1\n"}});
+  absl::StatusOr<Graph> g = ParseGraph(v1);
+  ASSERT_THAT(g.status(), IsOk());
+  EXPECT_EQ(g->ToText(), Affine().ToText());
+  EXPECT_EQ(Text(*g), kAffineText);
 }
 
 TEST(SerializeGraph, EscapesTheName) {
@@ -342,7 +354,284 @@ RC_GTEST_PROP(GraphRoundTrip, ATracedRandomProgramRoundTripsToTheSameTextAndTheS
   }
 }
 
-TEST(SerializeGraph, RefusesControlFlowWhoseSubgraphsVersion1CannotHold) {
+// ---- Unknown sizes (Note [Unknown dimensions] in engine/shape.h).
+
+using TracedFn = std::function<std::vector<Value>(absl::Span<const Value>)>;
+
+// ExpectLoadsWithUnknownSizes traces `fn` over `signature` and returns the graph's text, checking
+// that it loads back to a graph with the same text form and the same serialized text, and that at
+// each of `sizes` (one size per unknown size) the loaded graph, sized by SizeGraph, runs to the
+// bits of the traced graph sized the same way and of `fn` run eagerly.
+std::string ExpectLoadsWithUnknownSizes(const TracedFn& fn, const TensorSpec& signature,
+                                        const std::vector<std::vector<int64_t>>& sizes) {
+  absl::StatusOr<Graph> g = TraceGraph("polymorphic", {signature}, fn);
+  CONCORD_CHECK_MSG(g.ok(), "the trace failed");
+  const std::string text = Text(*g);
+  absl::StatusOr<Graph> back = ParseGraph(text);
+  if (!back.ok()) {
+    ADD_FAILURE() << back.status() << "\n" << text;
+    return text;
+  }
+  EXPECT_EQ(Text(*back), text);
+  EXPECT_EQ(back->ToText(), g->ToText());
+  for (const std::vector<int64_t>& size : sizes) {
+    const std::string at = absl::StrCat("at sizes [", absl::StrJoin(size, ", "), "]");
+    absl::StatusOr<Graph> sized = SizeGraph(*g, size);
+    absl::StatusOr<Graph> loaded = SizeGraph(*back, size);
+    EXPECT_THAT(sized.status(), IsOk()) << at;
+    EXPECT_THAT(loaded.status(), IsOk()) << at;
+    if (!sized.ok() || !loaded.ok()) continue;
+    EXPECT_EQ(Text(*loaded), Text(*sized)) << at;
+    const Tensor x = Ramp(sized->input_specs()[0].shape, signature.dtype);
+    std::vector<Tensor> eager;
+    for (const Value& v : fn({Value::Constant(x)})) eager.push_back(*v.ToTensor());
+    absl::StatusOr<std::vector<Tensor>> expected = RunGraph(*sized, {x});
+    absl::StatusOr<std::vector<Tensor>> actual = RunGraph(*loaded, {x});
+    EXPECT_THAT(expected.status(), IsOk()) << at;
+    EXPECT_THAT(actual.status(), IsOk()) << at;
+    if (!expected.ok() || !actual.ok()) continue;
+    EXPECT_EQ(actual->size(), eager.size()) << at;
+    for (size_t i = 0; i < actual->size() && i < eager.size(); ++i) {
+      EXPECT_THAT((*actual)[i], BitwiseEquals(eager[i])) << at << ", output " << i;
+      EXPECT_THAT((*actual)[i], BitwiseEquals((*expected)[i])) << at << ", output " << i;
+    }
+  }
+  return text;
+}
+
+constexpr char kUnknownText[] =
+    "concord-graph 2\n"
+    "name \"scale\"\n"
+    "input %0 float32[?, 3]\n"
+    "constant %1 float32[] hex:00000040\n"
+    "%2 = Mul(%0, %1) : float32[?, 3]\n"
+    "%3 = Reshape(%2) {axes=[-1]} : float32[3*?]\n"
+    "return %3\n"
+    "end\n";
+
+TEST(SerializeGraph, WritesUnknownSizesAsTheTextFormDoes) {
+  absl::StatusOr<Graph> g = TraceGraph(
+      "scale", {Spec(DType::kFloat32, Shape::Partial({-1, 3}))},
+      [](absl::Span<const Value> in) { return std::vector<Value>{Reshape(in[0] * 2.0f, {-1})}; });
+  ASSERT_THAT(g.status(), IsOk());
+  EXPECT_EQ(Text(*g), kUnknownText);
+  absl::StatusOr<Graph> back = ParseGraph(kUnknownText);
+  ASSERT_THAT(back.status(), IsOk());
+  EXPECT_EQ(back->input_specs()[0].ToString(), "float32[?, 3]");
+  EXPECT_EQ(back->ToText(), g->ToText());
+}
+
+// A training step of a small perceptron over a batch of unknown size: the loss, the hidden layer's
+// mean, the flattened output (2*?) and the gradients with respect to the input and a weight.
+TEST(GraphRoundTrip, AnMlpStepOverAnUnknownBatchRunsAtEverySize) {
+  const Value w1 = Value::TrainableVariable(Ramp(Shape({3, 4}), DType::kFloat32, 0.7));
+  const Value b1 = Value::TrainableVariable(Ramp(Shape({4}), DType::kFloat32, 1.3));
+  const Value w2 = Value::Constant(Ramp(Shape({4, 2}), DType::kFloat32, 0.4));
+  const TracedFn step = [&](absl::Span<const Value> in) {
+    GradientTape tape;
+    tape.Watch(in[0]);
+    const Value h = Relu(MatMul(in[0], w1) + b1);
+    const Value out = Reshape(MatMul(h, w2), {-1});
+    const Value loss = Mean(Square(out), {0});
+    absl::StatusOr<std::vector<Value>> grads = tape.Gradient(loss, {in[0], w1});
+    if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
+    return std::vector<Value>{loss, Mean(h, {0}), out, (*grads)[0], (*grads)[1]};
+  };
+  const std::string text = ExpectLoadsWithUnknownSizes(
+      step, Spec(DType::kFloat32, Shape::Partial({-1, 3})), {{1}, {5}, {2}, {8}});
+  EXPECT_THAT(text, HasSubstr("input %0 float32[?, 3]\n"));
+  EXPECT_THAT(text, HasSubstr(": float32[2*?]\n"));
+}
+
+// Two independent unknown sizes, batch (?) and length (?b): the target shapes of ReshapeTo and
+// BroadcastTo, taken from a value's shape, hold both.
+TEST(GraphRoundTrip, TwoIndependentUnknownSizesRunAtEveryPair) {
+  const Value w = Value::TrainableVariable(Ramp(Shape({4}), DType::kFloat32, 0.9));
+  const TracedFn fn = [&](absl::Span<const Value> in) {
+    GradientTape tape;
+    tape.Watch(in[0]);
+    const Value y = Tanh(in[0] * w);
+    Shape pooled_shape = y.shape();
+    pooled_shape.set_dim(2, 1);
+    const Value pooled = ReshapeTo(Mean(y, {2}), pooled_shape);
+    const Value z = Sum(pooled * BroadcastTo(w, y.shape()), {1});
+    absl::StatusOr<std::vector<Value>> grads = tape.Gradient(SumAll(z), {in[0], w});
+    if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
+    return std::vector<Value>{z, Transpose(y, {1, 0, 2}), (*grads)[0], (*grads)[1]};
+  };
+  const std::string text = ExpectLoadsWithUnknownSizes(
+      fn, Spec(DType::kFloat32, Shape::Partial({-1, -2, 4})), {{1, 1}, {2, 3}, {4, 2}, {3, 5}});
+  EXPECT_THAT(text, HasSubstr("input %0 float32[?, ?b, 4]\n"));
+  EXPECT_THAT(text, HasSubstr("{shape=[?, ?b, 1]}"));
+  EXPECT_THAT(text, HasSubstr("{shape=[?, ?b, 4]}"));
+  EXPECT_THAT(text, HasSubstr(": float32[?b, ?, 4]\n"));
+}
+
+// CycleRows gives `t` with m rows along axis 0, row i being row i % n of its n rows.
+Tensor CycleRows(const Tensor& t, int64_t m) {
+  std::vector<int64_t> rows(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) rows[static_cast<size_t>(i)] = i % t.shape().dim(0);
+  const Value index = Value::FromStatusOr(Tensor::FromVector<int64_t>(Shape({m}), rows));
+  return *Gather(Value::Constant(t), index, 0).ToTensor();
+}
+
+// Random programs over a batch of unknown size: the axis 0 of the first leaf of rank >= 1, and that
+// of every leaf with the same leading size, is unknown. A trace the unknown size refuses is only
+// counted; a traced graph loads back to the same text, and at each size the loaded graph and the
+// traced one are sized alike (or refused alike) and run to the same bits (or fail alike) on the
+// same rows.
+RC_GTEST_PROP(GraphRoundTrip, ARandomProgramOverAnUnknownBatchLoadsAndRunsAsTraced, ()) {
+  const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
+  const testing::OpProgram p = *testing::GenOpProgram({.dtype = dtype, .max_steps = 8});
+  const std::vector<int64_t> sizes = *rc::gen::container<std::vector<int64_t>>(
+      *rc::gen::inRange<size_t>(1, 4), rc::gen::inRange<int64_t>(1, 7));
+  int64_t batch = -1;
+  for (const Tensor& leaf : p.leaves) {
+    if (batch < 0 && leaf.shape().rank() > 0) batch = leaf.shape().dim(0);
+  }
+  std::vector<TensorSpec> specs;
+  std::vector<bool> unknown;
+  for (const Tensor& leaf : p.leaves) {
+    std::vector<int64_t> dims = leaf.shape().ToVector();
+    unknown.push_back(!dims.empty() && dims[0] == batch);
+    if (unknown.back()) dims[0] = -1;
+    specs.push_back(TensorSpec{leaf.dtype(), *Shape::Partial(dims)});
+  }
+  absl::StatusOr<Graph> g = TraceGraph("program", specs, [&](absl::Span<const Value> in) {
+    absl::StatusOr<std::vector<Value>> values = testing::RunOpProgramOnValues(p, in);
+    if (!values.ok()) return std::vector<Value>{Value::Error(values.status())};
+    return *std::move(values);
+  });
+  RC_CLASSIFY(batch < 0, "no unknown axis");
+  RC_CLASSIFY(!g.ok(), "trace refused");
+  if (!g.ok()) return;
+  const std::string text = Text(*g);
+  absl::StatusOr<Graph> back = ParseGraph(text);
+  if (!back.ok()) RC_FAIL(std::string(back.status().message()) + "\n" + text);
+  RC_ASSERT(Text(*back) == text);
+  bool refused = false;
+  for (int64_t m : sizes) {
+    absl::StatusOr<Graph> sized = SizeGraph(*g, m);
+    absl::StatusOr<Graph> loaded = SizeGraph(*back, m);
+    RC_ASSERT(sized.status() == loaded.status());
+    refused = refused || !sized.ok();
+    if (!sized.ok()) continue;
+    std::vector<Tensor> inputs;
+    for (size_t i = 0; i < p.leaves.size(); ++i) {
+      inputs.push_back(unknown[i] ? CycleRows(p.leaves[i], m) : p.leaves[i]);
+    }
+    absl::StatusOr<std::vector<Tensor>> expected = RunGraph(*sized, inputs);
+    absl::StatusOr<std::vector<Tensor>> actual = RunGraph(*loaded, inputs);
+    RC_ASSERT(expected.status() == actual.status());
+    if (!expected.ok()) continue;
+    RC_ASSERT(actual->size() == expected->size());
+    for (size_t i = 0; i < actual->size(); ++i) {
+      RC_ASSERT(engine::BitwiseEqual((*actual)[i], (*expected)[i]));
+    }
+  }
+  RC_CLASSIFY(refused, "a size refused");
+}
+
+// UnknownEdit edits kUnknownText in one place.
+std::string UnknownEdit(absl::string_view from, absl::string_view to) {
+  const std::string edited = absl::StrReplaceAll(kUnknownText, {{from, to}});
+  CONCORD_CHECK(edited != kUnknownText);
+  return edited;
+}
+
+TEST(ParseGraph, RejectsMalformedUnknownSizes) {
+  const auto refused = [](absl::string_view token, absl::string_view message) {
+    EXPECT_THAT(ParseGraph(UnknownEdit("input %0 float32[?, 3]",
+                                       absl::StrCat("input %0 float32[", token, ", 3]")))
+                    .status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr(absl::StrCat("line 3: bad dimension '", token,
+                                                "' in shape: ", message))))
+        << token;
+  };
+  const absl::string_view kSpelling = "a dimension is a size (an integer) or an unknown size ?";
+  refused("?e", "there are 4 unknown sizes, ?, ?b, ?c and ?d");
+  refused("?a", "there are 4 unknown sizes");
+  refused("?B", "there are 4 unknown sizes");
+  refused("??", kSpelling);
+  refused("?b?", kSpelling);
+  refused("2*", kSpelling);
+  refused("2*3", kSpelling);
+  refused("*?", kSpelling);
+  refused("x", kSpelling);
+  refused("", kSpelling);
+  refused("?/", kSpelling);
+  const absl::string_view kDivisor =
+      "the divisor must be positive and, in lowest terms, divide 5040";
+  refused("?/0", kDivisor);
+  refused("?/11", kDivisor);
+  refused("-1*?", "the multiple -1 is out of range");
+  refused("281474976710657*?", "the multiple 281474976710657 is out of range");
+  // Well-formed but not in lowest terms: not canonical.
+  EXPECT_THAT(ParseGraph(UnknownEdit("float32[3*?]", "float32[6*?/2]")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 6: the line is not in canonical form")));
+  // Too many elements at the stand-ins.
+  EXPECT_THAT(
+      ParseGraph(UnknownEdit("input %0 float32[?, 3]", "input %0 float32[?, ?b, ?c, ?d]")).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("line 3: bad shape [?, ?b, ?c, ?d]: ")));
+}
+
+TEST(ParseGraph, RejectsUnknownSizesWhereTheyCannotBe) {
+  EXPECT_THAT(ParseGraph(UnknownEdit("constant %1 float32[]", "constant %1 float32[?]")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 4: constant %1 is float32[?]: a constant's sizes cannot be "
+                                 "unknown")));
+  EXPECT_THAT(ParseGraph(UnknownEdit("{axes=[-1]}", "{axes=[?]}")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 6: expected axes (an integer) at '?]")));
+  EXPECT_THAT(ParseGraph(UnknownEdit("%2 = Mul(%0", "%2 = Mul(%?")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: expected a value")));
+  EXPECT_THAT(
+      ParseGraph(UnknownEdit("concord-graph 2", "concord-graph ?")).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1: expected the format")));
+  // Version 1 holds known sizes only.
+  EXPECT_THAT(ParseGraph(UnknownEdit("concord-graph 2", "concord-graph 1")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 3: shape [?, 3] has an unknown dimension, which format "
+                                 "version 1 cannot hold")));
+  EXPECT_THAT(
+      ParseGraph(absl::StrReplaceAll(
+                     kAffineText, {{"concord-graph 2", "concord-graph 1"},
+                                   {"%3 = Sum(%2) {axes=[1], keepdims} : float32[2, 1]",
+                                    "%3 = BroadcastTo(%2) {shape=[?, 2, 3]} : float32[?, 2, 3]"}}))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("line 6: shape [?, 2, 3] has an unknown dimension")));
+}
+
+TEST(ParseGraph, RejectsSpecsTheShapeRulesDoNotGiveOverUnknownSizes) {
+  // The recorded size must be the multiple the shape rule gives, of the same unknown size.
+  EXPECT_THAT(ParseGraph(UnknownEdit("float32[3*?]", "float32[2*?]")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 6: the shape rule of Reshape gives float32[3*?] but the "
+                                 "line records float32[2*?]")));
+  EXPECT_THAT(
+      ParseGraph(
+          UnknownEdit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[?b, 3]"))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: the shape rule of Mul")));
+  EXPECT_THAT(
+      ParseGraph(
+          UnknownEdit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[5040, 3]"))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: the shape rule of Mul")));
+  // Two different unknown sizes do not broadcast together.
+  EXPECT_THAT(
+      ParseGraph("concord-graph 2\nname \"add\"\ninput %0 float32[?, 3]\n"
+                 "input %1 float32[?b, 3]\n%2 = Add(%0, %1) : float32[?, 3]\nreturn %2\nend\n")
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("line 5: the shape rule rejects the equation: Add")));
+}
+
+TEST(SerializeGraph, RefusesControlFlowWhoseSubgraphsTheFormatCannotHold) {
   absl::StatusOr<Graph> g =
       TraceGraph("branchy", {Spec(DType::kFloat32, Shape({2}))}, [](absl::Span<const Value> in) {
         return Cond(
@@ -353,7 +642,7 @@ TEST(SerializeGraph, RefusesControlFlowWhoseSubgraphsVersion1CannotHold) {
   ASSERT_THAT(g.status(), IsOk());
   EXPECT_THAT(SerializeGraph(*g).status(),
               StatusIs(absl::StatusCode::kUnimplemented,
-                       HasSubstr("Cond cannot be part of a serialized graph: format version 1 "
+                       HasSubstr("Cond cannot be part of a serialized graph: format version 2 "
                                  "does not carry subgraphs")));
 }
 
@@ -398,10 +687,13 @@ TEST(ParseGraph, RejectsTruncatedText) {
 }
 
 TEST(ParseGraph, RejectsAnotherVersionOrAnotherFormat) {
-  EXPECT_THAT(
-      ParseGraph(Edit("concord-graph 1", "concord-graph 2")).status(),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("line 1: unsupported format version 2; this build reads version 1")));
+  EXPECT_THAT(ParseGraph(Edit("concord-graph 2", "concord-graph 3")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 1: unsupported format version 3; this build reads versions "
+                                 "1 to 2")));
+  EXPECT_THAT(ParseGraph(Edit("concord-graph 2", "concord-graph 0")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("line 1: unsupported format version 0")));
   EXPECT_THAT(ParseGraph("{\"graph\": 1}\n").status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 1: not a serialized Concord graph")));
