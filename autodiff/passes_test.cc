@@ -5,6 +5,7 @@
 #include "autodiff/passes.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -385,6 +386,36 @@ RC_GTEST_PROP(GraphPasses, TracedProgramsAndGradientsGiveTheEagerBitsWithEverySu
   const OpProgram program = *::concord::testing::GenOpProgramForTracing();
   RC_ASSERT(::concord::testing::RunOpProgram(program).ok());
   RC_ASSERT(CheckTraced(program).end == End::kEagerSucceeds);
+}
+
+// What bitwise covers (docs/tracing.md): Add(+nan, -nan) gives -nan in a 3-element tensor and
+// +nan in the fused run's tiles of 2 and 1 elements. The check accepts it (a NaN matches any NaN)
+// and still sees the chain run fused.
+TEST(GraphPasses, TwoNaNOperandsMayGiveEitherNaNFusedOrNot) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  OpProgram program;
+  program.leaves = {Tensor::FromVector<float>(engine::Shape({3}), {nan, nan, nan}).value(),
+                    Tensor::FromVector<float>(engine::Shape({3}), {-nan, -nan, -nan}).value()};
+  const auto step = [](OpKind kind, int a, int b = -1) {
+    ::concord::testing::OpStep s;
+    s.kind = kind;
+    s.a = a;
+    s.b = b;
+    return s;
+  };
+  program.steps = {step(OpKind::kInput, 0), step(OpKind::kInput, 1), step(OpKind::kAdd, 0, 1),
+                   step(OpKind::kNeg, 2)};
+  OpProgramTracedReport report;
+  const absl::Status status = CheckOpProgramTraced(program, &report);
+  EXPECT_THAT(status, IsOk());
+  EXPECT_TRUE(report.fused_chains);
+  // Only a NaN's own bits are left out: NaN against a number, and -0 against +0, still differ.
+  const auto f32 = [](float v) {
+    return Tensor::FromVector<float>(engine::Shape({1}), {v}).value();
+  };
+  EXPECT_EQ(::concord::testing::AgreementDiff(f32(nan), f32(-nan)), "");
+  EXPECT_NE(::concord::testing::AgreementDiff(f32(nan), f32(1.0f)), "");
+  EXPECT_NE(::concord::testing::AgreementDiff(f32(-0.0f), f32(0.0f)), "");
 }
 
 RC_GTEST_PROP(GraphPasses, AnOutOfRangeGatherIndexFailsAtRunTimeEagerAndTracedAlike, ()) {

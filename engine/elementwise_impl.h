@@ -37,6 +37,20 @@
 // rounded IEEE sqrt and division instead. Kind 1 functions from the C library make those ops
 // bitwise reproducible for a given libm, not necessarily across libm versions; kind 2 results
 // depend only on the Eigen version and the ISA flags (the default build uses SSE2 everywhere).
+// The one exception is the sign and payload of a NaN made from two NaNs (Note [NaN bits]).
+//
+// Note [NaN bits]
+// When both operands of an IEEE operation are NaN, x86 returns the first operand's NaN, and GCC
+// may swap the operands of a commutative operation (+, *) in a vector loop and not in the scalar
+// one: engine::Add(+nan, -nan) gives -nan in a 3-element tensor and +nan in a 1- or 2-element one.
+// So a NaN's sign and payload can depend on the length of the tensor, and a fused chain (tiles of
+// another length) can give another NaN than the unfused run. IEEE 754 leaves them to the
+// implementation (it does not interpret the sign of a NaN); NumPy, PyTorch and JAX do not promise
+// them either. Concord's promise is that forms agree on every bit of every element, and that an
+// element is NaN in one form exactly when it is NaN in the other; a NaN's own bits are not part
+// of it (testing::AgreementDiff compares so, and docs/tracing.md, "What bitwise covers", says it
+// to users). Canonicalizing every NaN instead would cost a compare and a blend per element of
+// every floating kernel, for bits no operation of Concord's reads back as a number.
 #ifndef CONCORD_ENGINE_ELEMENTWISE_IMPL_H_
 #define CONCORD_ENGINE_ELEMENTWISE_IMPL_H_
 

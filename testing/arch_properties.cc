@@ -67,7 +67,7 @@ std::string DiffValues(absl::string_view what, absl::Span<const Value> a, absl::
                        const std::vector<std::string>& names) {
   if (a.size() != b.size()) return absl::StrCat(a.size(), " vs ", b.size(), " ", what, "s");
   for (size_t i = 0; i < a.size(); ++i) {
-    const std::string d = BitwiseDiff(b[i].tensor(), a[i].tensor());
+    const std::string d = AgreementDiff(b[i].tensor(), a[i].tensor());
     if (d.empty()) continue;
     const std::string name = i < names.size() ? names[i] : absl::StrCat(what, " ", i);
     return absl::StrCat(name, " differs (", a[i].tensor().ShapeString(), "): ", d);
@@ -84,7 +84,7 @@ std::string DiffVariables(const Model& a, const Model& b) {
     }
   }
   for (size_t i = 0; i < va.size(); ++i) {
-    const std::string d = BitwiseDiff(vb[i].tensor(), va[i].tensor());
+    const std::string d = AgreementDiff(vb[i].tensor(), va[i].tensor());
     if (!d.empty()) {
       return absl::StrCat("variable ", va[i].path(), " ", va[i].tensor().ShapeString(),
                           " differs: ", d);
@@ -107,7 +107,7 @@ std::string DiffSlots(const models::SlotTable& a, const models::SlotTable& b) {
   }
   for (const auto& [path, slots] : a) {
     for (const auto& [slot, tensor] : slots) {
-      const std::string d = BitwiseDiff(b.at(path).at(slot), tensor);
+      const std::string d = AgreementDiff(b.at(path).at(slot), tensor);
       if (!d.empty()) return absl::StrCat("slot ", slot, " of ", path, " differs: ", d);
     }
   }

@@ -162,7 +162,7 @@ absl::Status CompareSummedGradients(
     }
     Value sum = site_grads.back();
     for (int k = static_cast<int>(paths.size()) - 2; k >= 0; --k) sum = sum + site_grads[k];
-    const std::string d = BitwiseDiff(a[i + 1].tensor(), sum.tensor());
+    const std::string d = AgreementDiff(a[i + 1].tensor(), sum.tensor());
     if (!d.empty()) {
       return absl::InternalError(
           absl::StrCat(when, ": the gradient of ", vars[i].path(), " is not the sum of its ",

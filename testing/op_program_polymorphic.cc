@@ -131,7 +131,7 @@ std::string CompareCall(const std::function<std::string(int)>& output_name, cons
     return absl::StrCat(got->size(), " outputs, eager ", eager->size());
   }
   for (size_t i = 0; i < got->size(); ++i) {
-    const std::string d = BitwiseDiff((*got)[i], (*eager)[i]);
+    const std::string d = AgreementDiff((*got)[i], (*eager)[i]);
     if (!d.empty()) return absl::StrCat(output_name(static_cast<int>(i)), ": ", d);
   }
   end = SizeEnd::kAgrees;

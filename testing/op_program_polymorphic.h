@@ -17,8 +17,8 @@
 // original). At each size it also runs the same two functions eagerly on the resized leaves. The
 // promise (a traced call may refuse a size that eager runs, never give other bits):
 //
-//   - a Function call that succeeds matches an eager run that succeeds, bitwise (NaN payloads and
-//     signed zeros included) and shape for shape;
+//   - a Function call that succeeds matches an eager run that succeeds, bitwise (signed zeros
+//     included; a NaN matches any NaN, AgreementDiff) and shape for shape;
 //   - where eager fails, the Function call fails with a status and a message;
 //   - a Function whose one trace succeeded never traces again (trace_count() == 1).
 //

@@ -208,7 +208,7 @@ std::string CompareRun(const Subject& subject, const Tensors& traced, const Tens
     return absl::StrCat(traced->size(), " outputs, eager ", eager->size());
   }
   for (size_t i = 0; i < traced->size(); ++i) {
-    const std::string d = BitwiseDiff((*traced)[i], (*eager)[i]);
+    const std::string d = AgreementDiff((*traced)[i], (*eager)[i]);
     if (!d.empty()) return absl::StrCat(subject.output_name(static_cast<int>(i)), ": ", d);
   }
   return "";

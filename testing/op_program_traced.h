@@ -10,7 +10,7 @@
 // (trainable when floating; resources, read by reference when a graph runs) or as constants. The
 // check traces two functions — the program's step values, and SumAll(last floating value) with
 // its gradient with respect to every floating leaf — and compares each against the eager run,
-// bitwise (NaN payloads and signed zeros included): run by the interpreter after OptimizeGraph
+// bitwise (signed zeros included; a NaN matches any NaN, AgreementDiff): run by the interpreter after OptimizeGraph
 // with each of the 8 subsets of passes, again after SerializeGraph and ParseGraph (graphs without
 // variables), and through autodiff::Function with passes on and off.
 #ifndef CONCORD_TESTING_OP_PROGRAM_TRACED_H_

@@ -10,7 +10,7 @@ namespace concord::testing {
 using engine::Tensor;
 
 std::string FirstDifference(const Tensor& actual, const Tensor& expected, double rtol,
-                            double atol, bool bitwise) {
+                            double atol, bool bitwise, bool any_nan) {
   if (!actual.defined()) return "actual is undefined (or an error status)";
   if (!expected.defined()) return "expected is undefined";
   if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape()) {
@@ -26,7 +26,8 @@ std::string FirstDifference(const Tensor& actual, const Tensor& expected, double
     const double ev = expected.ElementAsDouble(i);
     bool same;
     if (bitwise) {
-      same = std::memcmp(a + i * elem, e + i * elem, elem) == 0;
+      same = std::memcmp(a + i * elem, e + i * elem, elem) == 0 ||
+             (any_nan && std::isnan(av) && std::isnan(ev));
     } else {
       same = (std::isnan(av) && std::isnan(ev)) || av == ev ||
              std::abs(av - ev) <= atol + rtol * std::abs(ev);

@@ -1,6 +1,7 @@
 // gtest matchers for tensors and statuses.
 //
 //   EXPECT_THAT(y, BitwiseEquals(expected));          // dtype, shape and every byte
+//   RC_ASSERT(AgreementDiff(traced, eager) == "");    // every bit; a NaN matches any NaN
 //   EXPECT_THAT(y, AllClose(expected, 1e-6, 1e-6));   // |y - e| <= atol + rtol * |e|
 //   EXPECT_THAT(Add(a, b), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Add")));
 //
@@ -34,12 +35,23 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
 }  // namespace internal
 
 // FirstDifference describes where two tensors differ ("" when BitwiseEqual), for messages.
+// `bitwise` compares the bits of each element, except that with `any_nan` a NaN matches any NaN;
+// otherwise elements match within atol + rtol * |expected| (and a NaN matches any NaN).
 std::string FirstDifference(const engine::Tensor& actual, const engine::Tensor& expected,
-                            double rtol, double atol, bool bitwise);
+                            double rtol, double atol, bool bitwise, bool any_nan = false);
 
 // BitwiseDiff is "" for bitwise-equal tensors, else where they differ (for RC_ASSERT messages).
 inline std::string BitwiseDiff(const engine::Tensor& actual, const engine::Tensor& expected) {
   return FirstDifference(actual, expected, 0.0, 0.0, /*bitwise=*/true);
+}
+
+// AgreementDiff is "" when two forms' results agree as Concord promises (docs/tracing.md, "What
+// bitwise covers"): dtype, shape and every bit of every element, except that a NaN matches any
+// NaN. The sign and payload of a NaN made from two NaN operands depend on the kernel's code path
+// (Note [NaN bits] in engine/elementwise_impl.h). The properties that compare forms (subclass and
+// functional, eager and traced, fused and unfused, one trace at every size) use it.
+inline std::string AgreementDiff(const engine::Tensor& actual, const engine::Tensor& expected) {
+  return FirstDifference(actual, expected, 0.0, 0.0, /*bitwise=*/true, /*any_nan=*/true);
 }
 
 // BitwiseEquals matches a tensor (or an OK StatusOr<Tensor>) bitwise equal to `expected`.
