@@ -1,5 +1,6 @@
 // Writes the valid seeds of fuzz/corpus/graph_loader: traced graphs that between them use every
-// attribute kind, constants of every dtype with special bits, gradients, and random op programs.
+// attribute kind, constants of every dtype with special bits, gradients, random op programs, and
+// graphs traced over unknown sizes (a batch ?, and a batch ? with a length ?b).
 //
 //   bazel run //fuzz:graph_loader_seeds -- $PWD/fuzz/corpus/graph_loader
 
@@ -137,6 +138,44 @@ absl::StatusOr<Graph> Constants() {
   return g;
 }
 
+// A perceptron's training step over an unknown batch: specs [?, 3], [2*?] (flattened) and the
+// gradient ops of MatMul, Relu, Reshape and Mean.
+absl::StatusOr<Graph> UnknownBatch() {
+  const Value w1 = Value::FromStatusOr(
+      Tensor::FromVector<float>(Shape({3, 2}), {0.5f, -1, 2, 0.25f, -0.75f, 1.5f}));
+  const Value b1 = Value::FromStatusOr(Tensor::FromVector<float>(Shape({2}), {0.1f, -0.2f}));
+  return TraceGraph("unknown_batch", {F32(Shape::Partial({-1, 3}))},
+                    [&](absl::Span<const Value> in) {
+                      GradientTape tape;
+                      tape.Watch(in[0]);
+                      const Value out = Reshape(Relu(MatMul(in[0], w1) + b1), {-1});
+                      const Value loss = Mean(Square(out), {0});
+                      auto grads = tape.Gradient(loss, {in[0]});
+                      if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
+                      return std::vector<Value>{loss, out, (*grads)[0]};
+                    });
+}
+
+// Two independent unknown sizes, [?, ?b, 4]: shape attributes with both (ReshapeTo, BroadcastTo),
+// a transpose that swaps them and a Concat that doubles one ([?, 2*?b, 4]).
+absl::StatusOr<Graph> UnknownBatchAndLength() {
+  const Value w = Value::FromStatusOr(Tensor::FromVector<float>(Shape({4}), {1, -2, 0.5f, 3}));
+  return TraceGraph(
+      "unknown_batch_and_length", {F32(Shape::Partial({-1, -2, 4}))},
+      [&](absl::Span<const Value> in) {
+        GradientTape tape;
+        tape.Watch(in[0]);
+        const Value y = Tanh(in[0] * w);
+        Shape pooled_shape = y.shape();
+        pooled_shape.set_dim(2, 1);
+        const Value pooled = ReshapeTo(Mean(y, {2}), pooled_shape);
+        const Value z = Sum(pooled * BroadcastTo(w, y.shape()), {1});
+        auto grads = tape.Gradient(SumAll(z), {in[0]});
+        if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
+        return std::vector<Value>{z, Transpose(y, {1, 0, 2}), Concat({y, y}, 1), (*grads)[0]};
+      });
+}
+
 absl::StatusOr<Graph> RandomProgram(uint64_t seed, DType dtype) {
   const testing::OpProgram p =
       testing::GenOpProgram({.dtype = dtype, .max_steps = 8})(rc::Random(seed), 60).value();
@@ -164,6 +203,8 @@ int Main(int argc, char** argv) {
       {"program_1", [] { return RandomProgram(1, DType::kFloat32); }},
       {"program_2", [] { return RandomProgram(2, DType::kFloat64); }},
       {"program_3", [] { return RandomProgram(3, DType::kFloat32); }},
+      {"unknown_batch", UnknownBatch},
+      {"unknown_batch_and_length", UnknownBatchAndLength},
   };
   for (const auto& [name, make] : seeds) {
     const absl::StatusOr<Graph> graph = make();
