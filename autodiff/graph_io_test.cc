@@ -112,6 +112,14 @@ constexpr char kAffineText[] =
     "return %3\n"
     "end\n";
 
+// Edit edits `text` (the documented text by default) in one place.
+std::string Edit(absl::string_view from, absl::string_view to,
+                 absl::string_view text = kAffineText) {
+  const std::string edited = absl::StrReplaceAll(text, {{from, to}});
+  CONCORD_CHECK(edited != text);
+  return edited;
+}
+
 TEST(SerializeGraph, WritesTheDocumentedFormat) {
   absl::StatusOr<std::string> text = SerializeGraph(Affine());
   ASSERT_THAT(text.status(), IsOk());
@@ -127,9 +135,7 @@ TEST(ParseGraph, ReadsTheDocumentedFormatBack) {
 }
 
 TEST(ParseGraph, ReadsVersion1AndWritesItBackAsTheCurrentVersion) {
-  const std::string v1 =
-      absl::StrReplaceAll(kAffineText, {{"concord-graph 2\n", "concord-graph 1\n"}});
-  absl::StatusOr<Graph> g = ParseGraph(v1);
+  absl::StatusOr<Graph> g = ParseGraph(Edit("concord-graph 2\n", "concord-graph 1\n"));
   ASSERT_THAT(g.status(), IsOk());
   EXPECT_EQ(g->ToText(), Affine().ToText());
   EXPECT_EQ(Text(*g), kAffineText);
@@ -532,17 +538,10 @@ RC_GTEST_PROP(GraphRoundTrip, ARandomProgramOverAnUnknownBatchLoadsAndRunsAsTrac
   RC_CLASSIFY(refused, "a size refused");
 }
 
-// UnknownEdit edits kUnknownText in one place.
-std::string UnknownEdit(absl::string_view from, absl::string_view to) {
-  const std::string edited = absl::StrReplaceAll(kUnknownText, {{from, to}});
-  CONCORD_CHECK(edited != kUnknownText);
-  return edited;
-}
-
 TEST(ParseGraph, RejectsMalformedUnknownSizes) {
   const auto refused = [](absl::string_view token, absl::string_view message) {
-    EXPECT_THAT(ParseGraph(UnknownEdit("input %0 float32[?, 3]",
-                                       absl::StrCat("input %0 float32[", token, ", 3]")))
+    EXPECT_THAT(ParseGraph(Edit("input %0 float32[?, 3]",
+                                absl::StrCat("input %0 float32[", token, ", 3]"), kUnknownText))
                     .status(),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr(absl::StrCat("line 3: bad dimension '", token,
@@ -568,31 +567,33 @@ TEST(ParseGraph, RejectsMalformedUnknownSizes) {
   refused("-1*?", "the multiple -1 is out of range");
   refused("281474976710657*?", "the multiple 281474976710657 is out of range");
   // Well-formed but not in lowest terms: not canonical.
-  EXPECT_THAT(ParseGraph(UnknownEdit("float32[3*?]", "float32[6*?/2]")).status(),
+  EXPECT_THAT(ParseGraph(Edit("float32[3*?]", "float32[6*?/2]", kUnknownText)).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 6: the line is not in canonical form")));
   // Too many elements at the stand-ins.
   EXPECT_THAT(
-      ParseGraph(UnknownEdit("input %0 float32[?, 3]", "input %0 float32[?, ?b, ?c, ?d]")).status(),
+      ParseGraph(Edit("input %0 float32[?, 3]", "input %0 float32[?, ?b, ?c, ?d]", kUnknownText))
+          .status(),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("line 3: bad shape [?, ?b, ?c, ?d]: ")));
 }
 
 TEST(ParseGraph, RejectsUnknownSizesWhereTheyCannotBe) {
-  EXPECT_THAT(ParseGraph(UnknownEdit("constant %1 float32[]", "constant %1 float32[?]")).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("line 4: constant %1 is float32[?]: a constant's sizes cannot be "
-                                 "unknown")));
-  EXPECT_THAT(ParseGraph(UnknownEdit("{axes=[-1]}", "{axes=[?]}")).status(),
+  EXPECT_THAT(
+      ParseGraph(Edit("constant %1 float32[]", "constant %1 float32[?]", kUnknownText)).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("line 4: constant %1 is float32[?]: a constant's sizes cannot be "
+                         "unknown")));
+  EXPECT_THAT(ParseGraph(Edit("{axes=[-1]}", "{axes=[?]}", kUnknownText)).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 6: expected axes (an integer) at '?]")));
-  EXPECT_THAT(ParseGraph(UnknownEdit("%2 = Mul(%0", "%2 = Mul(%?")).status(),
+  EXPECT_THAT(ParseGraph(Edit("%2 = Mul(%0", "%2 = Mul(%?", kUnknownText)).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: expected a value")));
   EXPECT_THAT(
-      ParseGraph(UnknownEdit("concord-graph 2", "concord-graph ?")).status(),
+      ParseGraph(Edit("concord-graph 2", "concord-graph ?", kUnknownText)).status(),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1: expected the format")));
   // Version 1 holds known sizes only.
-  EXPECT_THAT(ParseGraph(UnknownEdit("concord-graph 2", "concord-graph 1")).status(),
+  EXPECT_THAT(ParseGraph(Edit("concord-graph 2", "concord-graph 1", kUnknownText)).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 3: shape [?, 3] has an unknown dimension, which format "
                                  "version 1 cannot hold")));
@@ -608,18 +609,18 @@ TEST(ParseGraph, RejectsUnknownSizesWhereTheyCannotBe) {
 
 TEST(ParseGraph, RejectsSpecsTheShapeRulesDoNotGiveOverUnknownSizes) {
   // The recorded size must be the multiple the shape rule gives, of the same unknown size.
-  EXPECT_THAT(ParseGraph(UnknownEdit("float32[3*?]", "float32[2*?]")).status(),
+  EXPECT_THAT(ParseGraph(Edit("float32[3*?]", "float32[2*?]", kUnknownText)).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 6: the shape rule of Reshape gives float32[3*?] but the "
                                  "line records float32[2*?]")));
   EXPECT_THAT(
-      ParseGraph(
-          UnknownEdit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[?b, 3]"))
+      ParseGraph(Edit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[?b, 3]",
+                      kUnknownText))
           .status(),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: the shape rule of Mul")));
   EXPECT_THAT(
-      ParseGraph(
-          UnknownEdit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[5040, 3]"))
+      ParseGraph(Edit("%2 = Mul(%0, %1) : float32[?, 3]", "%2 = Mul(%0, %1) : float32[5040, 3]",
+                      kUnknownText))
           .status(),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 5: the shape rule of Mul")));
   // Two different unknown sizes do not broadcast together.
@@ -666,12 +667,6 @@ TEST(SerializeGraph, RefusesAResourceWhoseValueIsReadWhenTheGraphRuns) {
 }
 
 // ---- Refusals. Each edits the documented text in one place.
-
-std::string Edit(absl::string_view from, absl::string_view to) {
-  const std::string edited = absl::StrReplaceAll(kAffineText, {{from, to}});
-  CONCORD_CHECK(edited != kAffineText);
-  return edited;
-}
 
 TEST(ParseGraph, RejectsTruncatedText) {
   const std::string text = kAffineText;

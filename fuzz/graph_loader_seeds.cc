@@ -156,24 +156,24 @@ absl::StatusOr<Graph> UnknownBatch() {
                     });
 }
 
-// Two independent unknown sizes, [?, ?b, 4]: shape attributes with both (ReshapeTo, BroadcastTo),
-// a transpose that swaps them and a Concat that doubles one ([?, 2*?b, 4]).
+// Two independent unknown sizes, [?, ?b, 4]: shape attributes with both (BroadcastTo, SumToShape
+// and the reshapes of the gradients), a transpose that swaps them and a Concat that doubles one.
 absl::StatusOr<Graph> UnknownBatchAndLength() {
   const Value w = Value::FromStatusOr(Tensor::FromVector<float>(Shape({4}), {1, -2, 0.5f, 3}));
-  return TraceGraph(
-      "unknown_batch_and_length", {F32(Shape::Partial({-1, -2, 4}))},
-      [&](absl::Span<const Value> in) {
-        GradientTape tape;
-        tape.Watch(in[0]);
-        const Value y = Tanh(in[0] * w);
-        Shape pooled_shape = y.shape();
-        pooled_shape.set_dim(2, 1);
-        const Value pooled = ReshapeTo(Mean(y, {2}), pooled_shape);
-        const Value z = Sum(pooled * BroadcastTo(w, y.shape()), {1});
-        auto grads = tape.Gradient(SumAll(z), {in[0]});
-        if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
-        return std::vector<Value>{z, Transpose(y, {1, 0, 2}), Concat({y, y}, 1), (*grads)[0]};
-      });
+  return TraceGraph("unknown_batch_and_length", {F32(Shape::Partial({-1, -2, 4}))},
+                    [&](absl::Span<const Value> in) {
+                      GradientTape tape;
+                      tape.Watch(in[0]);
+                      const Value y = Exp(in[0] * w);
+                      const Value peak = Max(y, {1}, true);
+                      const Value centred = y - BroadcastTo(peak, y.shape());
+                      const Value loss = Mean(Softmax(centred, 2), {0, 1});
+                      auto grads = tape.Gradient(SumAll(loss), {in[0]});
+                      if (!grads.ok()) return std::vector<Value>{Value::Error(grads.status())};
+                      return std::vector<Value>{SumToShape(centred, peak.shape()),
+                                                Transpose(y, {1, 0, 2}), Concat({y, y}, 1),
+                                                (*grads)[0]};
+                    });
 }
 
 absl::StatusOr<Graph> RandomProgram(uint64_t seed, DType dtype) {
