@@ -14,7 +14,7 @@
 // W4: one SGD training step of issue 5's small CNN (//bench:train_bench BM_CnnStep): input
 //     [32, 28, 28, 1] (NCHW [32, 1, 28, 28] for LibTorch), Conv2D 16 3x3 same + ReLU, MaxPool 2,
 //     Conv2D 32 3x3 same + ReLU, MaxPool 2, Flatten, Dense 10, softmax cross-entropy, SGD(0.01).
-//     Printed as ms_per_step.
+//     Printed as ms_per_step; Concord's step runs eagerly, as BM_CnnStep does.
 //
 // Prints one line per workload and implementation:
 //   workload=W1 impl=libtorch ns_per_op=...
@@ -229,7 +229,8 @@ std::function<void()> ConcordW2(bool traced) {
   for (int i = 0; i < 128; ++i) labels[i] = (i * 7) % 10;
   const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({128}), labels)};
   return [model, x, y, traced] {
-    if (!model->TrainOnBatch(x, y, traced).ok()) std::abort();
+    const cm::StepMode mode = traced ? cm::StepMode::kTraced : cm::StepMode::kEager;
+    if (!model->TrainOnBatch(x, y, mode).ok()) std::abort();
   };
 }
 
@@ -289,7 +290,7 @@ std::function<void()> ConcordW4() {
   for (int i = 0; i < 32; ++i) labels[i] = (i * 7) % 10;
   const std::vector<ce::Tensor> y = {*ce::Tensor::FromVector<int64_t>(ce::Shape({32}), labels)};
   return [model, x, y] {
-    if (!model->TrainOnBatch(x, y).ok()) std::abort();
+    if (!model->TrainOnBatch(x, y, cm::StepMode::kEager).ok()) std::abort();
   };
 }
 

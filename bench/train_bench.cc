@@ -11,12 +11,14 @@
 //                               peak_mib (as below).
 //                               //bench:libtorch_compare runs the same step as workload W4.
 //   BM_MlpTrainOnBatch/<threads> batch 128, 784-512-512-10 ReLU, the same loss, SGD: one
-//                               TrainOnBatch. Counter ms_per_step.
+//                               TrainOnBatch as a user calls it (traced by default). Counter
+//                               ms_per_step.
 //   BM_MlpFit/<threads>         Fit over 1024 samples (8 steps of 128) of the same MLP, one
-//                               epoch per iteration, shuffled. Counter samples_per_second; compare
+//                               epoch per iteration, shuffled, traced steps (the default). Counter samples_per_second; compare
 //                               with 128 / BM_MlpTrainOnBatch's step time for the loop's overhead.
-//   BM_MlpStepEager/<threads>   issue 6's MLP training step (the same MLP, batch 128, SGD), eager:
-//   BM_MlpStepTraced/<threads>  and traced (TrainOnBatch(x, y, /*traced=*/true): one graph for
+//   BM_MlpStepEager/<threads>   issue 6's MLP training step (the same MLP, batch 128, SGD), eager
+//                               (TrainOnBatch(x, y, StepMode::kEager))
+//   BM_MlpStepTraced/<threads>  and traced (TrainOnBatch(x, y, StepMode::kTraced): one graph for
 //                               forward, loss, gradient and update). Counters ms_per_step and
 //                               peak_mib (the allocator's peak live bytes during the timed steps).
 //                               //bench:libtorch_compare runs the same step as workload W2.
@@ -115,12 +117,14 @@ void BM_MlpTrainOnBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_MlpTrainOnBatch)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// StepBenchmark times TrainOnBatch(traced) of `model` on (x, y) and reports the peak live bytes.
+// StepBenchmark times TrainOnBatch of `model` on (x, y), eager or traced, and reports the peak
+// live bytes.
 void StepBenchmark(benchmark::State& state, Model& model, const std::vector<Tensor>& x,
                    const std::vector<Tensor>& y, bool traced) {
+  const StepMode mode = traced ? StepMode::kTraced : StepMode::kEager;
   engine::ScopedNumThreads threads(static_cast<int>(state.range(0)));
   // One untimed step: builds the model and, when traced, traces the step.
-  if (absl::Status s = model.TrainOnBatch(x, y, traced).status(); !s.ok()) {
+  if (absl::Status s = model.TrainOnBatch(x, y, mode).status(); !s.ok()) {
     state.SkipWithError(std::string(s.message()).c_str());
     return;
   }
@@ -128,7 +132,7 @@ void StepBenchmark(benchmark::State& state, Model& model, const std::vector<Tens
   allocator.ResetPeak();
   const int64_t base = allocator.live_bytes();
   for (auto _ : state) {
-    absl::StatusOr<Logs> logs = model.TrainOnBatch(x, y, traced);
+    absl::StatusOr<Logs> logs = model.TrainOnBatch(x, y, mode);
     if (!logs.ok()) {
       state.SkipWithError(std::string(logs.status().message()).c_str());
       break;

@@ -112,16 +112,19 @@ class Model : public Layer {
                               absl::Span<const engine::Tensor> y, const FitOptions& options = {});
   absl::StatusOr<History> Fit(const engine::Tensor& x, const engine::Tensor& y,
                               const FitOptions& options = {});
-  // TrainOnBatch runs one training step on one batch and returns its loss and metrics.
+  // TrainOnBatch runs one training step on one batch, traced unless it cannot be or `mode` says
+  // otherwise (Note [Traced steps by default] in training.h), and returns its loss and metrics.
   absl::StatusOr<Logs> TrainOnBatch(absl::Span<const engine::Tensor> x,
-                                    absl::Span<const engine::Tensor> y, bool traced = false);
+                                    absl::Span<const engine::Tensor> y,
+                                    StepMode mode = StepMode::kAuto);
   // traced_step_traces is how many times the traced training step was traced, 0 before the
   // first traced step: once for every batch size (Note [Unknown batch in traced steps] in
   // training.h), or, for a step that needs the batch on the host, the failed attempt and then
   // one per batch shape.
   int traced_step_traces() const;
-  // set_on_warning sends the model's warnings (a traced step falling back to one trace per batch
-  // shape, retracing) to `on_warning` instead of stderr; an empty function restores stderr.
+  // set_on_warning sends the model's warnings (a traced step falling back to eager steps or to one
+  // trace per batch shape, retracing) to `on_warning` instead of stderr; an empty function
+  // restores stderr.
   void set_on_warning(std::function<void(const std::string&)> on_warning);
   // Evaluate computes the loss and metrics in inference mode, batch by batch.
   absl::StatusOr<Logs> Evaluate(absl::Span<const engine::Tensor> x,
@@ -183,8 +186,11 @@ class Model : public Layer {
   // {summed loss, first output}.
   absl::StatusOr<std::vector<autodiff::Value>> StepOnValues(absl::Span<const autodiff::Value> x,
                                                             absl::Span<const autodiff::Value> y);
+  // TracedStep runs the step traced. When it fails because the step could not be traced (before
+  // anything ran), it sets *untraceable.
   absl::Status TracedStep(absl::Span<const engine::Tensor> x, absl::Span<const engine::Tensor> y,
-                          autodiff::Value* loss, autodiff::Value* first_output);
+                          autodiff::Value* loss, autodiff::Value* first_output,
+                          bool* untraceable);
 
   // Warn sends one warning line to on_warning_, or to stderr.
   void Warn(const std::string& line) const;

@@ -433,8 +433,9 @@ TEST(PolymorphicFit, EveryBuiltInLayerTrainsOneTraceAsEager) {
   std::vector<std::string> warnings;
   traced->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
   FitOptions options = Options();
+  options.step_mode = StepMode::kEager;
   absl::StatusOr<History> eager_history = eager->Fit(x, y, options);
-  options.traced = true;
+  options.step_mode = StepMode::kTraced;
   absl::StatusOr<History> traced_history = traced->Fit(x, y, options);
   ASSERT_THAT(eager_history.status(), IsOk());
   ASSERT_THAT(traced_history.status(), IsOk());
@@ -463,8 +464,9 @@ TEST(PolymorphicFit, ALayerThatReadsTheBatchFallsBackToOneTracePerBatchShape) {
   std::vector<std::string> warnings;
   traced->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
   FitOptions options = Options();
+  options.step_mode = StepMode::kEager;
   ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
-  options.traced = true;
+  options.step_mode = StepMode::kTraced;
   ASSERT_THAT(traced->Fit(x, y, options).status(), IsOk());
   ASSERT_EQ(warnings.size(), 1u);  // once, not once per step
   EXPECT_THAT(warnings[0],
@@ -500,7 +502,7 @@ TEST(PolymorphicFit, BatchesOfOtherFeatureShapesTraceAtTheirOwnShapeWithoutAWarn
   for (const std::vector<int64_t>& dims :
        std::vector<std::vector<int64_t>>{{8, 4}, {5, 4}, {3, 6}, {2, 4}}) {
     const Tensor y = Normal({dims[0], 2}, 7);
-    ASSERT_THAT(model->TrainOnBatch({Normal(dims, 8)}, {y}, /*traced=*/true).status(), IsOk());
+    ASSERT_THAT(model->TrainOnBatch({Normal(dims, 8)}, {y}, StepMode::kTraced).status(), IsOk());
   }
   EXPECT_THAT(warnings, IsEmpty());
   EXPECT_EQ(model->traced_step_traces(), 2);  // [?, 4] once, [3, 6] once

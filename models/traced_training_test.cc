@@ -1,13 +1,15 @@
-// Traced training steps (Note [Training loop], "Traced steps"): Fit with `traced` gives bitwise
+// Traced training steps (Note [Training loop], "Traced steps"): traced Fit gives bitwise
 // the weights, optimizer slots, BatchNorm statistics, losses and counters of eager Fit, for every
 // optimizer, with a schedule that changes the learning rate each step, and traces once for every
 // batch size (Note [Unknown batch in traced steps] in training.h): the last, smaller batch of an
-// epoch runs the same trace.
+// epoch runs the same trace. Fit traces by default, and a step that cannot be traced runs eagerly
+// (Note [Traced steps by default]).
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "autodiff/ops.h"
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -24,6 +26,7 @@ using engine::DType;
 using engine::RngStream;
 using engine::Shape;
 using engine::Tensor;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 Tensor Normal(Shape shape, uint64_t key) {
@@ -159,8 +162,9 @@ TEST_P(TracedFitTest, EqualsEagerFitBitwiseAndTracesOnceForEveryBatchSize) {
     }
     std::vector<std::string> warnings;
     traced->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
+    options.step_mode = StepMode::kEager;
     absl::StatusOr<History> eager_history = eager->Fit(x, y, options);
-    options.traced = true;
+    options.step_mode = StepMode::kTraced;
     absl::StatusOr<History> traced_history = traced->Fit(x, y, options);
     ASSERT_THAT(eager_history.status(), IsOk());
     ASSERT_THAT(traced_history.status(), IsOk());
@@ -190,8 +194,9 @@ TEST(TracedTraining, EagerAndTracedStepsMixFreely) {
                 IsOk());
   }
   for (int i = 0; i < 9; ++i) {
-    ASSERT_THAT(mixed->TrainOnBatch({x}, {y}, /*traced=*/i >= 3 && i < 6).status(), IsOk());
-    ASSERT_THAT(eager->TrainOnBatch({x}, {y}).status(), IsOk());
+    const StepMode mode = i >= 3 && i < 6 ? StepMode::kTraced : StepMode::kEager;
+    ASSERT_THAT(mixed->TrainOnBatch({x}, {y}, mode).status(), IsOk());
+    ASSERT_THAT(eager->TrainOnBatch({x}, {y}, StepMode::kEager).status(), IsOk());
   }
   ExpectSameTrainingState(*eager, *mixed);
   EXPECT_EQ(mixed->traced_step_traces(), 1);
@@ -218,12 +223,110 @@ TEST(TracedTraining, DropoutTrainsTracedExactlyAsEager) {
     ASSERT_THAT(m->Compile(Optimizers()[1].make(), Loss::SparseCategoricalCrossentropy(true)),
                 IsOk());
   }
+  options.step_mode = StepMode::kEager;
   ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
-  options.traced = true;
+  options.step_mode = StepMode::kTraced;
   ASSERT_THAT(traced->Fit(x, y, options).status(), IsOk());
   ExpectSameTrainingState(*eager, *traced);
   EXPECT_EQ(traced->step(), 6);
   EXPECT_EQ(traced->traced_step_traces(), 1);  // batches of 8, 8 and 6
+}
+
+// Note [Traced steps by default]: Fit without a step mode traces, with the bits of eager Fit.
+TEST(TracedTraining, FitTracesByDefaultWithTheBitsOfEagerFit) {
+  const Tensor x = Normal(Shape({22, 6}), 30);
+  const Tensor y = Labels(22, 3, 31);
+  std::shared_ptr<Model> eager = Mlp();
+  std::shared_ptr<Model> by_default = Mlp();
+  for (Model* m : {eager.get(), by_default.get()}) {
+    ASSERT_THAT(m->set_seed(13), IsOk());
+    ASSERT_THAT(m->Compile(Optimizers()[1].make(), Loss::SparseCategoricalCrossentropy(true)),
+                IsOk());
+  }
+  std::vector<std::string> warnings;
+  by_default->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
+  FitOptions options;
+  options.epochs = 2;
+  options.batch_size = 8;
+  options.verbose = Verbosity::kSilent;
+  ASSERT_THAT(by_default->Fit(x, y, options).status(), IsOk());
+  options.step_mode = StepMode::kEager;
+  ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
+  ExpectSameTrainingState(*eager, *by_default);
+  EXPECT_EQ(by_default->traced_step_traces(), 1);
+  EXPECT_EQ(eager->traced_step_traces(), 0);
+  EXPECT_TRUE(warnings.empty());
+}
+
+// A layer that branches in C++ on a tensor's value: it runs eagerly, and its trace fails.
+std::shared_ptr<Model> BranchesOnTheHost() {
+  SymbolicTensor x = Input({6});
+  SymbolicTensor h = (**Dense::Create(4, {}, "hidden"))(x);
+  h = (**FunctionLayer::Create(
+      "flip_if_negative",
+      [](absl::Span<const autodiff::Value> in, bool) {
+        const bool negative = in[0].tensor().data<float>()[0] < 0.0f;  // a host read
+        return std::vector<autodiff::Value>{negative ? autodiff::Neg(in[0]) : in[0]};
+      },
+      {}, "flip"))(h);
+  return *Functional::Create({x}, {(**Dense::Create(3, {}, "out"))(h)}, "host_branch");
+}
+
+TEST(TracedTraining, AStepThatCannotBeTracedRunsEagerlyByDefaultWithOneWarning) {
+  const Tensor x = Normal(Shape({22, 6}), 32);
+  const Tensor y = Labels(22, 3, 33);
+  std::shared_ptr<Model> eager = BranchesOnTheHost();
+  std::shared_ptr<Model> by_default = BranchesOnTheHost();
+  std::shared_ptr<Model> traced = BranchesOnTheHost();
+  for (Model* m : {eager.get(), by_default.get(), traced.get()}) {
+    ASSERT_THAT(m->set_seed(14), IsOk());
+    ASSERT_THAT(m->Compile(Optimizers()[0].make(), Loss::SparseCategoricalCrossentropy(true)),
+                IsOk());
+  }
+  std::vector<std::string> warnings;
+  by_default->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
+  FitOptions options;
+  options.epochs = 2;
+  options.batch_size = 8;
+  options.verbose = Verbosity::kSilent;
+  ASSERT_THAT(by_default->Fit(x, y, options).status(), IsOk());
+  ASSERT_THAT(by_default->TrainOnBatch({x}, {y}).status(), IsOk());
+  options.step_mode = StepMode::kEager;
+  ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
+  ASSERT_THAT(eager->TrainOnBatch({x}, {y}, StepMode::kEager).status(), IsOk());
+  ExpectSameTrainingState(*eager, *by_default);
+  ASSERT_EQ(warnings.size(), 1u);  // once, and no trace is tried again
+  EXPECT_THAT(warnings[0], AllOf(HasSubstr("model 'host_branch'"), HasSubstr("runs eagerly"),
+                                 HasSubstr("read on the host"), HasSubstr("Cond")));
+  const int attempts = by_default->traced_step_traces();
+  ASSERT_THAT(by_default->TrainOnBatch({x}, {y}).status(), IsOk());
+  EXPECT_EQ(by_default->traced_step_traces(), attempts);
+  // StepMode::kTraced says why instead, and changes nothing.
+  EXPECT_THAT(traced->TrainOnBatch({x}, {y}, StepMode::kTraced).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("read on the host"), HasSubstr("WhileLoop"))));
+  EXPECT_EQ(traced->optimizer()->iterations(), 0);
+}
+
+// A step that fails eagerly too returns eager's error and does not give up tracing.
+TEST(TracedTraining, AStepThatFailsEitherWayReturnsTheErrorAndStillTracesLater) {
+  const Tensor x = Normal(Shape({8, 6}), 34);
+  const Tensor y = Labels(8, 3, 35);
+  std::shared_ptr<Model> model = Mlp();
+  ASSERT_THAT(model->Compile(Optimizers()[0].make(), Loss::SparseCategoricalCrossentropy(true)),
+              IsOk());
+  std::vector<std::string> warnings;
+  model->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
+  EXPECT_THAT(model->TrainOnBatch({x}, {y, y}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gives 1 output(s) but 2 target tensor(s)")));
+  ASSERT_THAT(model->TrainOnBatch({x}, {y}).status(), IsOk());
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(model->optimizer()->iterations(), 1);
+  const int traces = model->traced_step_traces();
+  ASSERT_THAT(model->TrainOnBatch({x}, {y}).status(), IsOk());
+  EXPECT_EQ(model->traced_step_traces(), traces);  // the second step ran the same graph
+  EXPECT_GE(traces, 1);
 }
 
 }  // namespace

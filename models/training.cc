@@ -41,6 +41,9 @@ struct TrainingState {
   // shape.
   std::unique_ptr<autodiff::Function> per_shape_step;
   bool per_shape_only = false;
+  // A step under StepMode::kAuto could not be traced: later kAuto steps run eagerly (Note
+  // [Traced steps by default] in training.h).
+  bool eager_steps = false;
 };
 
 }  // namespace internal
@@ -208,7 +211,7 @@ void Model::Warn(const std::string& line) const {
 }
 
 absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<const Tensor> y,
-                                         bool traced) {
+                                         StepMode mode) {
   if (!compiled()) {
     return absl::FailedPreconditionError(
         absl::StrCat(Describe(), ": call Compile before training"));
@@ -216,12 +219,28 @@ absl::StatusOr<Logs> Model::TrainOnBatch(absl::Span<const Tensor> x, absl::Span<
   CONCORD_ASSIGN_OR_RETURN(int64_t n, SampleCount("TrainOnBatch", x, y));
   Value loss;
   Value first_output;
-  if (traced) {
-    CONCORD_RETURN_IF_ERROR(TracedStep(x, y, &loss, &first_output));
-  } else {
+  const auto eager_step = [&]() -> absl::Status {
     CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out, StepOnValues(Constants(x), Constants(y)));
     loss = out[0];
     first_output = out[1];
+    return absl::OkStatus();
+  };
+  if (mode == StepMode::kEager || (mode == StepMode::kAuto && training_->eager_steps)) {
+    CONCORD_RETURN_IF_ERROR(eager_step());
+  } else {
+    // Note [Traced steps by default] (training.h).
+    bool untraceable = false;
+    const absl::Status traced = TracedStep(x, y, &loss, &first_output, &untraceable);
+    if (!traced.ok()) {
+      if (mode != StepMode::kAuto || !untraceable) return traced;
+      CONCORD_RETURN_IF_ERROR(eager_step());
+      training_->eager_steps = true;
+      Warn(absl::StrCat("warning: ", Describe(),
+                        ": the training step cannot be traced, so it runs eagerly from now on "
+                        "(the same results, more time and memory; StepMode::kEager says so "
+                        "without this warning): ",
+                        traced.message()));
+    }
   }
   CONCORD_ASSIGN_OR_RETURN(double loss_value, ScalarOf(loss));
   Logs logs{{"loss", loss_value}};
@@ -260,7 +279,7 @@ absl::StatusOr<std::vector<Value>> Model::StepOnValues(absl::Span<const Value> x
 }
 
 absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tensor> y,
-                               Value* loss, Value* first_output) {
+                               Value* loss, Value* first_output, bool* untraceable) {
   if (!built()) {
     // Build eagerly first: variables are created with their initial values, not inside a trace.
     std::vector<TensorSpec> specs;
@@ -289,6 +308,10 @@ absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tens
   // assigned when the per-shape function takes over.
   autodiff::Function* step = nullptr;
   absl::Status polymorphic_failure;
+  autodiff::FunctionSignature signature;
+  for (const Value& v : values) signature.inputs.push_back(v.spec());
+  signature.plain = plain;
+  signature.training = true;
   if (!state.per_shape_only) {
     std::vector<autodiff::TensorSpec> batchless;
     bool has_samples = true;
@@ -307,10 +330,6 @@ absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tens
                                              .on_warning = warn});
     }
     if (has_samples && batchless == state.traced_step_signature) {
-      autodiff::FunctionSignature signature;
-      for (const Value& v : values) signature.inputs.push_back(v.spec());
-      signature.plain = plain;
-      signature.training = true;
       absl::StatusOr<const autodiff::Graph*> graph = state.traced_step->GetGraph(signature);
       if (graph.ok()) {
         step = state.traced_step.get();
@@ -326,6 +345,11 @@ absl::Status Model::TracedStep(absl::Span<const Tensor> x, absl::Span<const Tens
                                              .on_warning = warn});
     }
     step = state.per_shape_step.get();
+    // Trace before running, so that a step that cannot be traced has run nothing.
+    if (absl::StatusOr<const autodiff::Graph*> graph = step->GetGraph(signature); !graph.ok()) {
+      *untraceable = true;
+      return graph.status();
+    }
   }
   // The graph advances step() itself (Note [Call context]); the optimizer counts here.
   CONCORD_ASSIGN_OR_RETURN(std::vector<Value> out, step->Call(values, plain, /*training=*/true));
@@ -391,7 +415,7 @@ absl::StatusOr<History> Model::Fit(absl::Span<const Tensor> x, absl::Span<const 
       absl::Span<const int64_t> rows(order.data() + begin, end - begin);
       CONCORD_ASSIGN_OR_RETURN(std::vector<Tensor> xb, Take(x, rows));
       CONCORD_ASSIGN_OR_RETURN(std::vector<Tensor> yb, Take(y, rows));
-      absl::StatusOr<Logs> step_logs = TrainOnBatch(xb, yb, options.traced);
+      absl::StatusOr<Logs> step_logs = TrainOnBatch(xb, yb, options.step_mode);
       if (!step_logs.ok()) {
         return absl::Status(step_logs.status().code(),
                             absl::StrCat("Fit: epoch ", epoch, ", step ", step, ": ",

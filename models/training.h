@@ -19,13 +19,25 @@
 // Output: when `out` is a terminal, a progress bar redrawn after each batch; otherwise one line
 // per epoch; nothing with Verbosity::kSilent.
 //
-// Traced steps (FitOptions::traced, TrainOnBatch's `traced`): the whole step — forward, loss,
-// tape gradient and optimizer update — is traced into one graph (autodiff/function.h) that reads
-// and assigns the variables and slots by reference (Note [Traced optimizer steps] in
-// optimizers/optimizer.h), and later steps run that graph. Weights, slots, BatchNorm statistics,
-// losses and metrics are bitwise those of eager steps (training_test checks it), Dropout masks
-// included (they are drawn from the model's step, which the graph advances on every run). Eager
-// stays the default until traced steps are measurably faster (docs/benchmarks.md).
+// Traced steps (StepMode): the whole step — forward, loss, tape gradient and optimizer update —
+// is traced into one graph (autodiff/function.h) that reads and assigns the variables and slots
+// by reference (Note [Traced optimizer steps] in optimizers/optimizer.h), and later steps run that
+// graph. Weights, slots, BatchNorm statistics, losses and metrics are bitwise those of eager steps
+// (traced_training_test checks it), Dropout masks included (they are drawn from the model's step,
+// which the graph advances on every run).
+//
+// Note [Traced steps by default]
+// Like Keras, whose train_step runs as a tf.function unless run_eagerly is set, Fit and
+// TrainOnBatch trace by default (StepMode::kAuto): on the benchmark models a traced step is
+// faster and needs about half the peak memory (docs/benchmarks.md, "Traced steps"). Some steps
+// cannot be traced: a layer or a subclassed Call that reads a tensor's value on the host (a C++
+// `if` on it) fails its trace. Under kAuto such a step runs eagerly instead, and so does every
+// later step of this compiled model, with one warning (Model::set_on_warning) naming why the
+// trace failed. Since the two forms give the same bits, only speed and memory differ. The
+// decision is made at trace time, before the graph runs anything: a step whose graph traced and
+// then fails while running (an index out of range) fails as it would eagerly, and is not retried.
+// When the eager step fails too, its error is returned and nothing changes. StepMode::kTraced
+// returns the trace's error instead of falling back; StepMode::kEager never traces.
 //
 // Note [Unknown batch in traced steps]
 // The step is traced once with the batch unknown: its input signature is the first traced
@@ -73,6 +85,13 @@ enum class Verbosity {
   kSilent,
 };
 
+// StepMode is how Fit and TrainOnBatch run a training step (Note [Traced steps by default]).
+enum class StepMode {
+  kAuto,    // traced; eagerly, from then on and with one warning, if the step cannot be traced
+  kTraced,  // traced; a step that cannot be traced is an error
+  kEager,   // op by op, never traced
+};
+
 struct FitOptions {
   int64_t epochs = 1;
   int64_t batch_size = 32;
@@ -84,8 +103,8 @@ struct FitOptions {
   std::vector<Callback*> callbacks;  // not owned
   Verbosity verbose = Verbosity::kAuto;
   std::ostream* out = nullptr;  // nullptr: std::cout
-  // Run each step as a traced graph (see "Traced steps" above).
-  bool traced = false;
+  // How each step runs (Note [Traced steps by default]).
+  StepMode step_mode = StepMode::kAuto;
 };
 
 // History is what Fit returns: one Logs per epoch run.

@@ -300,9 +300,9 @@ absl::Status CompareTracedTraining(const ArchSpec& spec, Model& eager, Model& tr
   const std::vector<engine::Tensor> y = internal::RandomTargets(spec);
   for (int s = 0; s < steps; ++s) {
     const std::string when = absl::StrCat(pair, ", TrainOnBatch step ", s);
-    absl::StatusOr<models::Logs> e = eager.TrainOnBatch(x, y, /*traced=*/false);
+    absl::StatusOr<models::Logs> e = eager.TrainOnBatch(x, y, models::StepMode::kEager);
     if (!e.ok()) return internal::Annotate(e.status(), absl::StrCat(when, ", eager"));
-    absl::StatusOr<models::Logs> t = traced.TrainOnBatch(x, y, /*traced=*/true);
+    absl::StatusOr<models::Logs> t = traced.TrainOnBatch(x, y, models::StepMode::kTraced);
     if (!t.ok()) return internal::Annotate(t.status(), absl::StrCat(when, ", traced"));
     if (std::memcmp(&e->at("loss"), &t->at("loss"), sizeof(double)) != 0) {
       return absl::InternalError(

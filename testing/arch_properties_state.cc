@@ -46,11 +46,12 @@ class TempDir {
   std::string path_;
 };
 
-// TrainSteps runs `steps` Model::TrainOnBatch steps.
+// TrainSteps runs `steps` eager Model::TrainOnBatch steps (traced steps against eager ones are
+// the traced-training property's; tracing here would only slow these properties down).
 absl::Status TrainSteps(Model& model, absl::Span<const engine::Tensor> x,
                         absl::Span<const engine::Tensor> y, int steps) {
   for (int s = 0; s < steps; ++s) {
-    absl::StatusOr<models::Logs> logs = model.TrainOnBatch(x, y);
+    absl::StatusOr<models::Logs> logs = model.TrainOnBatch(x, y, models::StepMode::kEager);
     if (!logs.ok()) return internal::Annotate(logs.status(), absl::StrCat("TrainOnBatch ", s));
   }
   return absl::OkStatus();
