@@ -151,6 +151,62 @@ RC_GTEST_PROP(MatMulGrad, SecondDerivativesMatchFiniteDifferences, ()) {
   AssertOk(GradGradCheck(MatMulFn(c.ta, c.tb), {Random(c.a), Random(c.b)}));
 }
 
+// Note [One GEMM for a shared matrix] (engine/matmul.cc): the gradient of a matrix shared by a
+// stack is one contraction over all the stack's rows, with the bits of the flattened product.
+// Ramp is a fixed tensor of float64 values in [-1, 1) that repeat only every 17 elements.
+Tensor Ramp(const Shape& s) {
+  std::vector<double> v(static_cast<size_t>(s.num_elements()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((i * 37) % 17) / 8.5 - 1.0;
+  return T(s, v);
+}
+
+TEST(MatMulGrad, OfAMatrixSharedByAStackIsOneContractionOverAllRows) {
+  const Value x = Value::Constant(Ramp(Shape({3, 4, 5})));
+  const Value w = Value::Constant(Ramp(Shape({5, 2})));
+  const Value g = Value::Constant(Ramp(Shape({3, 4, 2})));
+  for (const bool tb : {false, true}) {
+    const Value wt = tb ? Transpose(w, {1, 0}) : w;
+    GradientTape tape;
+    tape.Watch(wt);
+    absl::StatusOr<std::vector<Value>> grad =
+        tape.Gradient(SumAll(MatMul(x, wt, false, tb) * g), {wt});
+    ASSERT_THAT(grad, IsOk());
+    // d sum(x w * g) / d w = x^T g over all 12 rows (g^T x for the transposed w).
+    const Value rows_x = Reshape(x, {12, 5}), rows_g = Reshape(g, {12, 2});
+    const Value flat = tb ? MatMul(rows_g, rows_x, true, false) : MatMul(rows_x, rows_g, true, false);
+    EXPECT_THAT((*grad)[0].tensor(), ::concord::testing::BitwiseEquals(flat.tensor()));
+  }
+}
+
+RC_GTEST_PROP(ContractLeading, HasTheBitsOfOneFlattenedProductAndMatchesFiniteDifferences, ()) {
+  std::vector<int64_t> lead_dims(static_cast<size_t>(Int(1, 3)));
+  for (int64_t& d : lead_dims) d = Int(1, 3);
+  const Shape lead = Shape::FromDims(lead_dims).value();
+  const int64_t k = Int(1, 4), n = Int(1, 4);
+  const Tensor a = Random(Concat(lead, {k})), b = Random(Concat(lead, {n}));
+  const Value got = ContractLeading(Value::Constant(a), Value::Constant(b));
+  const Value flat = MatMul(Reshape(Value::Constant(a), {-1, k}),
+                            Reshape(Value::Constant(b), {-1, n}), true, false);
+  RC_ASSERT(got.ok());
+  RC_ASSERT(::concord::testing::BitwiseDiff(got.tensor(), flat.tensor()) == "");
+  const Fn fn = [](absl::Span<const Value> x) { return ContractLeading(x[0], x[1]); };
+  AssertOk(GradCheck(fn, {a, b}));
+  AssertOk(GradGradCheck(fn, {a, b}));
+}
+
+TEST(ContractLeading, RefusesOperandsWhoseLeadingDimensionsDiffer) {
+  const Value a = Value::Constant(Ramp(Shape({2, 3, 4})));
+  EXPECT_THAT(ContractLeading(a, Value::Constant(Ramp(Shape({2, 2, 4})))).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("ContractLeading: leading dimensions differ"),
+                             HasSubstr("float64[2, 3, 4] and float64[2, 2, 4]"))));
+  EXPECT_THAT(ContractLeading(a, Value::Constant(Ramp(Shape({6, 4})))).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one rank >= 2")));
+  EXPECT_THAT(ContractLeading(a, Value::Constant(Tensor::Zeros(Shape({2, 3, 1}), DType::kFloat32)))
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dtype mismatch")));
+}
+
 TEST(MatMulGrad, ComposedMatMulsAreTwiceDifferentiable) {
   // x -> (x W) x^T: second derivatives are non-zero, unlike a single bilinear MatMul in x.
   const Fn fn = [](absl::Span<const Value> x) {

@@ -145,6 +145,13 @@ Value OneHot(const Value& indices, int64_t depth, engine::DType dtype = engine::
 
 // ---- Linear algebra, convolution, pooling (autodiff/ops_linalg.cc) -----------------------------
 Value MatMul(const Value& a, const Value& b, bool transpose_a = false, bool transpose_b = false);
+// ContractLeading sums the outer products of a [..., K] and b [..., N] over all their leading
+// axes, which must be equal: out[k, n] = sum over i of a[i, k] * b[i, n], a [K, N] matrix. It is
+// one GEMM, with the bits of MatMul(Reshape(a, {-1, K}), Reshape(b, {-1, N}), true, false), and
+// never multiplies two leading sizes into one dimension, so it traces over several unknown sizes
+// (Note [One GEMM for a shared matrix] in engine/matmul.cc). MatMul's gradient uses it for the
+// shared matrix of [..., M, K] x [K, N]; a and b of rank 2 are plain MatMul(a, b, true, false).
+Value ContractLeading(const Value& a, const Value& b);
 Value Conv2D(const Value& input, const Value& filter, std::array<int64_t, 2> strides,
              engine::Padding padding, std::array<int64_t, 2> dilations = {1, 1});
 // Conv2DBiasRelu is Relu(Conv2D(input, filter, ...) + bias) with `bias` [O], bitwise, as one

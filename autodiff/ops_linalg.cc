@@ -17,6 +17,7 @@
 #include "autodiff/ops_linalg_grad.h"
 #include "engine/conv.h"
 #include "engine/matmul.h"
+#include "engine/movement.h"
 
 namespace concord::autodiff {
 namespace {
@@ -101,6 +102,48 @@ Specs InferMatMul(absl::Span<const TensorSpec> in, const Attrs& attrs) {
 
 absl::StatusOr<std::vector<Tensor>> ForwardMatMul(absl::Span<const Tensor> in, const Attrs& attrs) {
   return internal::SingleOutput(engine::MatMul(in[0], in[1], attrs.transpose_a, attrs.transpose_b));
+}
+
+// ---- ContractLeading ---------------------------------------------------------------------------
+
+Specs InferContractLeading(absl::Span<const TensorSpec> in, const Attrs& /*attrs*/) {
+  const TensorSpec& a = in[0];
+  const TensorSpec& b = in[1];
+  const std::string operands = absl::StrCat(a.ToString(), " and ", b.ToString());
+  if (a.shape.rank() < 2 || a.shape.rank() != b.shape.rank()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ContractLeading: operands must have one rank >= 2: ", operands));
+  }
+  for (int d = 0; d + 1 < a.shape.rank(); ++d) {
+    if (a.shape.dim(d) != b.shape.dim(d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ContractLeading: leading dimensions differ: ", operands));
+    }
+  }
+  // MatMul's checks of dtypes and sizes, on one row of each: [1, K]^T x [1, N] is [K, N].
+  const int r = a.shape.rank();
+  Attrs transposed;
+  transposed.transpose_a = true;
+  Specs out = InferMatMul({TensorSpec{a.dtype, Shape({1, a.shape.dim(r - 1)})},
+                           TensorSpec{b.dtype, Shape({1, b.shape.dim(r - 1)})}},
+                          transposed);
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ContractLeading: ", out.status().message(), " (", operands, ")"));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Tensor>> ForwardContractLeading(absl::Span<const Tensor> in,
+                                                            const Attrs& attrs) {
+  CONCORD_RETURN_IF_ERROR(InferContractLeading({SpecOf(in[0]), SpecOf(in[1])}, attrs).status());
+  const int r = in[0].rank();
+  const int64_t k = in[0].shape().dim(r - 1), n = in[1].shape().dim(r - 1);
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < r; ++d) rows *= in[0].shape().dim(d);
+  CONCORD_ASSIGN_OR_RETURN(Tensor a, engine::Reshape(in[0], {rows, k}));
+  CONCORD_ASSIGN_OR_RETURN(Tensor b, engine::Reshape(in[1], {rows, n}));
+  return internal::SingleOutput(engine::MatMul(a, b, /*transpose_a=*/true));
 }
 
 // ---- Convolution -------------------------------------------------------------------------------
@@ -400,6 +443,8 @@ void RegisterLinalgOps(OpDef* table) {
     def.saves_outputs = false;  // no linalg rule reads its forward output (but see MaxPool2D)
   };
   set(Primitive::kMatMul, InferMatMul, ForwardMatMul, MatMulGrad, true);
+  set(Primitive::kContractLeading, InferContractLeading, ForwardContractLeading,
+      ContractLeadingGrad, true);
   set(Primitive::kConv2D, InferConv2D, ForwardConv2D, Conv2DGrad, true);
   set(Primitive::kConv2DBiasRelu, InferConv2DBiasRelu, ForwardConv2DBiasRelu, Conv2DBiasReluGrad,
       true);
@@ -428,6 +473,10 @@ Value MatMul(const Value& a, const Value& b, bool transpose_a, bool transpose_b)
   attrs.transpose_a = transpose_a;
   attrs.transpose_b = transpose_b;
   return Dispatch1(Primitive::kMatMul, {a, b}, attrs);
+}
+
+Value ContractLeading(const Value& a, const Value& b) {
+  return Dispatch1(Primitive::kContractLeading, {a, b}, Attrs());
 }
 
 Value Conv2D(const Value& input, const Value& filter, std::array<int64_t, 2> strides,

@@ -127,7 +127,11 @@ std::vector<Value> MatMulGrad(const GradContext& ctx) {
     da = ReduceTo(da, a2);  // sum over batch dimensions a was broadcast along
     out[0] = a_vector ? Reshape(da, a_shape.ToVector()) : da;
   }
-  if (ctx.needs_grad[1]) {
+  if (ctx.needs_grad[1] && !ta && b_shape.rank() == 2 && a_shape.rank() > 2) {
+    // One matrix shared by a stack: d op(B) sums over every row of the stack in one GEMM, the
+    // GEMM MatMul made forward (Note [One GEMM for a shared matrix] in engine/matmul.cc).
+    out[1] = tb ? ContractLeading(g, a) : ContractLeading(a, g);
+  } else if (ctx.needs_grad[1]) {
     Value db;
     if (!ta && !tb) db = MatMul(a, g, true, false);
     if (ta && !tb) db = MatMul(a, g);
@@ -136,6 +140,17 @@ std::vector<Value> MatMulGrad(const GradContext& ctx) {
     db = ReduceTo(db, b2);
     out[1] = b_vector ? Reshape(db, b_shape.ToVector()) : db;
   }
+  return out;
+}
+
+// ContractLeading(a, b) = sum over rows i of a[i]^T b[i]: da[i] = b[i] g^T, db[i] = a[i] g, each
+// one GEMM of all the rows against g.
+std::vector<Value> ContractLeadingGrad(const GradContext& ctx) {
+  std::vector<Value> out(2);
+  const Value& g = ctx.output_grads[0];
+  if (!g.defined()) return out;
+  if (ctx.needs_grad[0]) out[0] = MatMul(ctx.inputs[1], g, false, true);
+  if (ctx.needs_grad[1]) out[1] = MatMul(ctx.inputs[0], g);
   return out;
 }
 

@@ -10,6 +10,7 @@
 namespace concord::autodiff::internal {
 
 std::vector<Value> MatMulGrad(const GradContext& ctx);
+std::vector<Value> ContractLeadingGrad(const GradContext& ctx);
 std::vector<Value> Conv2DGrad(const GradContext& ctx);
 std::vector<Value> Conv2DBiasReluGrad(const GradContext& ctx);
 std::vector<Value> Conv2DBiasReluGradBeforeRelu(const GradContext& ctx);  // given d pre-ReLU

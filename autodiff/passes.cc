@@ -61,6 +61,7 @@ bool CanDrop(const Equation& eq) {
 bool IsFoldable(const Equation& eq) {
   switch (eq.primitive) {
     case Primitive::kMatMul:
+    case Primitive::kContractLeading:
     case Primitive::kConv2D:
     case Primitive::kConv2DBiasRelu:
     case Primitive::kConv2DBackpropInput:

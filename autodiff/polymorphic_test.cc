@@ -407,7 +407,7 @@ RC_GTEST_PROP(PolymorphicFunction, TwoUnknownSizesGiveTheEagerBitsAtEveryPair, (
   const auto pairs = *rc::gen::container<std::vector<std::pair<int64_t, int64_t>>>(
       *rc::gen::inRange<size_t>(1, 4),
       rc::gen::pair(rc::gen::inRange<int64_t>(1, 5), rc::gen::inRange<int64_t>(1, 6)));
-  const int variant = *rc::gen::inRange(0, 6);
+  const int variant = *rc::gen::inRange(0, 8);
   const DType dtype = *rc::gen::element(DType::kFloat32, DType::kFloat64);
   const Value w = Value::TrainableVariable(*concord::testing::GenTensor(Shape({features}), dtype, -2, 2));
   const auto fn = [&](const Value& x) -> Value {
@@ -417,7 +417,11 @@ RC_GTEST_PROP(PolymorphicFunction, TwoUnknownSizesGiveTheEagerBitsAtEveryPair, (
       case 2: return Mean(Max(x * w, {1}) - Min(x, {1}), {0});
       case 3: return SumAll(Concat({x, Exp(x) * w}, 2)) / MeanAll(Abs(x) + 1.0);
       case 4: return Mean(Squeeze(ExpandDims(x * w, 2), {2}), {0, 1});  // reshapes over ? and ?b
-      default: return SumAll(Mean(Sum(x * w, {2}), {1}) * 2.0);
+      case 5: return SumAll(Mean(Sum(x * w, {2}), {1}) * 2.0);
+      // Dense over [?, ?b, F]: a stack of matrices times one kernel, one GEMM of all the rows,
+      // whose gradient contracts the rows of both unknown sizes (ContractLeading).
+      case 6: return Mean(Tanh(MatMul(x, Reshape(w, {features, 1})) + 0.5), {0, 1});
+      default: return SumAll(Relu(MatMul(x, Reshape(w, {1, features}), false, true)));
     }
   };
   std::vector<Shape> shapes;

@@ -82,6 +82,7 @@ inline constexpr int kVariadic = -1;
   X(OneHot, 1, movement)                    \
   /* linear algebra, convolution, pooling */ \
   X(MatMul, 2, linalg)                      \
+  X(ContractLeading, 2, linalg)             \
   X(Conv2D, 2, linalg)                      \
   X(Conv2DBiasRelu, 3, linalg)              \
   X(Conv2DBackpropInput, 2, linalg)         \

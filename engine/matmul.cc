@@ -40,6 +40,18 @@
 // kernels at load time for the CPU it finds (DYNAMIC_ARCH; "Haswell" on the AMD EPYC development
 // box, which OpenBLAS 0.3.21 does not know), so bits can also differ between CPU models.
 //
+// Note [One GEMM for a shared matrix]
+// When `b` is one matrix (rank 2, no batch dimensions) and `a` a stack of untransposed matrices,
+// [..., M, K] x [K, N], the stack's matrices are consecutive rows of one [batches * M, K]
+// matrix and the result's are consecutive rows of one [batches * M, N] matrix, so MatMul makes
+// one GEMM of all the rows instead of one per matrix. It is what Keras's Dense does to a rank-3
+// input (reshape, one product, reshape back), and it gives those bits: MatMul(x, w) on
+// [B, T, K] equals MatMul(Reshape(x, {B * T, K}), w) reshaped, bitwise. A layer can then use the
+// rank-3 product directly and never multiply two unknown sizes into one dimension (Note [Unknown
+// sizes in models] in models/unknown_dims.h). Whether the rows are folded depends on the shapes
+// alone. The folded GEMM follows the rules above for its size: above kSingleThreadGemmFlops
+// OpenBLAS threads it, and its bits then depend on the thread count.
+//
 // Integers (int32/int64) use a plain loop: each C element sums over k in ascending order in
 // unsigned (wrapping) arithmetic, rows spread over ParallelFor; thread-count independent.
 
@@ -241,6 +253,15 @@ absl::StatusOr<Tensor> MatMul(const Tensor& a, const Tensor& b, bool transpose_a
     p.a_offsets.push_back(a_off * a_rows * a_cols);
     p.b_offsets.push_back(b_off * b_rows * b_cols);
     internal::NextIndex(*batch, index);
+  }
+
+  // Note [One GEMM for a shared matrix]: a stack of matrices times one matrix is one product of
+  // all the stack's rows.
+  if (!a_vector && !ta && b_batch.rank() == 0 && batches > 1 &&
+      (!IsFloating(a.dtype()) || internal::FitsBlasInt(batches * p.m))) {
+    p.m *= batches;
+    p.a_offsets = {0};
+    p.b_offsets = {0};
   }
 
   switch (a.dtype()) {

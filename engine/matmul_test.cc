@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/internal/gemm.h"
+#include "engine/movement.h"
 #include "engine/threading.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -232,6 +233,19 @@ TEST(MatMulTest, RepeatedRunsAtAFixedThreadCountAreBitwiseIdentical) {
       const Tensor first = MatMul(a, b).value();
       for (int run = 0; run < 3; ++run) EXPECT_THAT(MatMul(a, b), BitwiseEquals(first));
     }
+  }
+}
+
+// Note [One GEMM for a shared matrix]: a stack times one matrix is one GEMM of all the rows, the
+// bits of Keras's reshape, product, reshape back. The sizes are above kSingleThreadGemmFlops per
+// matrix, where a GEMM of another row count rounds differently.
+TEST(MatMulTest, AStackTimesOneMatrixHasTheBitsOfOneProductOfAllItsRows) {
+  ScopedNumThreads scoped(1);
+  const Tensor a = Filled(Shape({3, 97, 131}), DType::kFloat32, 5);
+  for (const bool tb : {false, true}) {
+    const Tensor b = Filled(tb ? Shape({67, 131}) : Shape({131, 67}), DType::kFloat32, 6);
+    const Tensor rows = MatMul(Reshape(a, {3 * 97, 131}).value(), b, false, tb).value();
+    EXPECT_THAT(MatMul(a, b, false, tb), BitwiseEquals(Reshape(rows, {3, 97, 67}).value()));
   }
 }
 

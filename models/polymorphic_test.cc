@@ -383,6 +383,63 @@ TEST(PolymorphicModels, ALayerThatReadsTheBatchFailsTheTraceWithAStatus) {
   }
 }
 
+// Token ids whose batch and length are both unknown ([?, ?b]): Embedding, a Dense on every token
+// ([?, ?b, 4] times the kernel: one GEMM of all the tokens, Note [One GEMM for a shared matrix]
+// in engine/matmul.cc, so no dimension is the product of the two sizes), a mean over the tokens,
+// and a Dense to the classes. One trace trains at every (batch, length) with the eager bits.
+std::shared_ptr<Model> Tokens() {
+  SymbolicTensor ids = InputFromSpec(TensorSpec({kUnknownDim, kUnknownDim}, DType::kInt64));
+  SymbolicTensor h = (*Must(Embedding::Create(10, 4, {}, "embed")))(ids);
+  h = (*Must(Dense::Create(5, WithActivation("tanh"), "per_token")))(h);
+  h = (*Must(FunctionLayer::Create(
+      "mean_over_tokens",
+      [](absl::Span<const Value> in, bool) {
+        return std::vector<Value>{autodiff::Mean(in[0], {1})};
+      },
+      {}, "pool")))(h);
+  return Must(Functional::Create({ids}, {(*Must(Dense::Create(3, {}, "out")))(h)}, "tokens"));
+}
+
+TEST(PolymorphicModels, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
+  const LossFn loss = Cases()[0].loss;
+  Trainee eager{Tokens(), Optimizers()[1].make()};
+  Trainee traced{Tokens(), Optimizers()[1].make()};
+  for (Trainee* t : {&eager, &traced}) {
+    ASSERT_THAT(t->model->set_seed(5), IsOk());
+    ASSERT_THAT(t->model->Build(TensorSpec({kUnknownDim, kUnknownDim}, DType::kInt64)), IsOk());
+  }
+  Function step(
+      [&](const FunctionArgs& a) {
+        return Step(*traced.model, *traced.optimizer, loss, a.inputs[0], a.inputs[1], Value());
+      },
+      {.name = "tokens/step",
+       .input_signature = std::vector<autodiff::TensorSpec>{
+           {DType::kInt64, Shape::Partial({-1, -2})}, {DType::kInt64, Shape::Partial({-1})}}});
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{2, 5}, {3, 1}, {2, 5}, {4, 7}, {1, 3}};
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    const auto [batch, length] = shapes[s];
+    const std::string when = absl::StrCat("step ", s, " (", batch, " x ", length, ")");
+    Tensor ids = Tensor::Zeros(Shape({batch, length}), DType::kInt64);
+    for (int64_t i = 0; i < batch * length; ++i) {
+      ids.mutable_data<int64_t>()[i] = (i * 7 + static_cast<int64_t>(s)) % 10;
+    }
+    const std::vector<Value> inputs = {Value::Constant(ids),
+                                       Value::Constant(Labels(batch, 3, 200 + s))};
+    const std::vector<Value> eager_loss =
+        Step(*eager.model, *eager.optimizer, loss, inputs[0], inputs[1], Value());
+    ASSERT_THAT(eager_loss[0].status(), IsOk()) << when;
+    ASSERT_THAT(traced.optimizer->PrepareTracedStep(), IsOk());
+    absl::StatusOr<std::vector<Value>> traced_loss = step.Call(inputs, {}, /*training=*/true);
+    ASSERT_THAT(traced_loss.status(), IsOk()) << when;
+    traced.optimizer->FinishTracedStep();
+    EXPECT_THAT((*traced_loss)[0].tensor(), BitwiseEquals(eager_loss[0].tensor())) << when;
+    ExpectSameState(eager, traced, when);
+  }
+  EXPECT_EQ(step.trace_count(), 1);
+  EXPECT_EQ(step.sized_graph_count(), 4);
+  EXPECT_EQ(step.traced_signatures()[0].inputs[0].ToString(), "int64[?, ?b]");
+}
+
 // --- Fit -----------------------------------------------------------------------------------
 
 FitOptions Options() {

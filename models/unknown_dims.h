@@ -10,7 +10,9 @@
 // reading it as a number fails the trace. Models code therefore keeps its eager code path for
 // fully known shapes (the ops and bits an eager step has always had) and, for a shape with an
 // unknown size, takes its sizes from tensors instead: Reshape with -1 (ReshapeDims), counts
-// computed when the graph runs (autodiff::ElementCount), checks that read only the known axes.
+// computed when the graph runs (autodiff::ElementCount), checks that read only the known axes,
+// and products that need no reshape at all (Dense on rank > 2, Note [One GEMM for a shared
+// matrix] in engine/matmul.cc).
 // Where a layer or loss genuinely needs the size on the host, it reads it, and the trace fails
 // with the FailedPrecondition naming the read (Fit then traces per batch shape instead,
 // training.h).

@@ -91,30 +91,12 @@ absl::Status Dense::BuildImpl(absl::Span<const TensorSpec> input_specs) {
 
 std::vector<Value> Dense::CallImpl(absl::Span<const Value> inputs, const CallContext& /*context*/) {
   const Value& x = inputs[0];
-  const engine::Shape& shape = x.shape();
-  Value y;
-  if (shape.rank() == 2) {
-    y = autodiff::MatMul(x, kernel_.value());
-  } else {
-    // Keras's tensordot: every leading axis is a row of one matrix product. The feature size is
-    // known (ComputeOutputSpecs checks it); with one unknown leading size (the batch of a
-    // shape-polymorphic trace) the row count is -1, which Reshape resolves when the graph runs.
-    // Several unknown sizes, or no features (-1 would be ambiguous), read the sizes, which fails
-    // the trace (Note [Unknown sizes in models] in models/unknown_dims.h).
-    const int64_t features = shape.dim(shape.rank() - 1);
-    int64_t rows = -1;
-    if (shape.fully_known() || __builtin_popcount(shape.unknown_mask()) > 1 || features == 0) {
-      rows = 1;
-      for (int i = 0; i + 1 < shape.rank(); ++i) rows *= shape.dim(i);
-    }
-    y = autodiff::MatMul(autodiff::Reshape(x, {rows, features}), kernel_.value());
-  }
+  // Keras's tensordot: every leading axis of a rank > 2 input is a row of one matrix product.
+  // MatMul of a stack of matrices by the one kernel is that product, one GEMM of all the rows,
+  // with the bits of reshaping to [rows, features] and back (Note [One GEMM for a shared matrix]
+  // in engine/matmul.cc), and it reads no size, so any leading sizes may be unknown.
+  Value y = autodiff::MatMul(x, kernel_.value());
   if (options_.use_bias) y = y + bias_.value();
-  if (shape.rank() != 2) {
-    engine::Shape out = shape;
-    out.set_dim(shape.rank() - 1, units_);  // a known size
-    y = autodiff::Reshape(y, out.ReshapeDims());
-  }
   return {ApplyActivation(options_.activation, y)};
 }
 
