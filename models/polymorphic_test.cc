@@ -400,10 +400,23 @@ std::shared_ptr<Model> Tokens() {
   return Must(Functional::Create({ids}, {(*Must(Dense::Create(3, {}, "out")))(h)}, "tokens"));
 }
 
-TEST(PolymorphicModels, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
+// The same without the pooling: a class per token, logits [?, ?b, 3] against labels [?, ?b], the
+// loss averaged over every token (an ElementCount over both unknown sizes).
+std::shared_ptr<Model> TokenClassifier() {
+  SymbolicTensor ids = InputFromSpec(TensorSpec({kUnknownDim, kUnknownDim}, DType::kInt64));
+  SymbolicTensor h = (*Must(Embedding::Create(10, 4, {}, "embed")))(ids);
+  h = (*Must(Dense::Create(5, WithActivation("tanh"), "per_token")))(h);
+  return Must(Functional::Create({ids}, {(*Must(Dense::Create(3, {}, "out")))(h)}, "tagger"));
+}
+
+class PolymorphicTokensTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PolymorphicTokensTest, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
+  const bool per_token = GetParam();
   const LossFn loss = Cases()[0].loss;
-  Trainee eager{Tokens(), Optimizers()[1].make()};
-  Trainee traced{Tokens(), Optimizers()[1].make()};
+  const auto make = per_token ? TokenClassifier : Tokens;
+  Trainee eager{make(), Optimizers()[1].make()};
+  Trainee traced{make(), Optimizers()[1].make()};
   for (Trainee* t : {&eager, &traced}) {
     ASSERT_THAT(t->model->set_seed(5), IsOk());
     ASSERT_THAT(t->model->Build(TensorSpec({kUnknownDim, kUnknownDim}, DType::kInt64)), IsOk());
@@ -414,7 +427,8 @@ TEST(PolymorphicModels, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
       },
       {.name = "tokens/step",
        .input_signature = std::vector<autodiff::TensorSpec>{
-           {DType::kInt64, Shape::Partial({-1, -2})}, {DType::kInt64, Shape::Partial({-1})}}});
+           {DType::kInt64, Shape::Partial({-1, -2})},
+           {DType::kInt64, per_token ? Shape::Partial({-1, -2}) : Shape::Partial({-1})}}});
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{2, 5}, {3, 1}, {2, 5}, {4, 7}, {1, 3}};
   for (size_t s = 0; s < shapes.size(); ++s) {
     const auto [batch, length] = shapes[s];
@@ -423,8 +437,9 @@ TEST(PolymorphicModels, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
     for (int64_t i = 0; i < batch * length; ++i) {
       ids.mutable_data<int64_t>()[i] = (i * 7 + static_cast<int64_t>(s)) % 10;
     }
-    const std::vector<Value> inputs = {Value::Constant(ids),
-                                       Value::Constant(Labels(batch, 3, 200 + s))};
+    Tensor labels = Labels(batch * (per_token ? length : 1), 3, 200 + s);
+    if (per_token) labels = *engine::Reshape(labels, {batch, length});
+    const std::vector<Value> inputs = {Value::Constant(ids), Value::Constant(labels)};
     const std::vector<Value> eager_loss =
         Step(*eager.model, *eager.optimizer, loss, inputs[0], inputs[1], Value());
     ASSERT_THAT(eager_loss[0].status(), IsOk()) << when;
@@ -439,6 +454,11 @@ TEST(PolymorphicModels, ADenseOverBatchAndLengthTrainsOneTraceAsEager) {
   EXPECT_EQ(step.sized_graph_count(), 4);
   EXPECT_EQ(step.traced_signatures()[0].inputs[0].ToString(), "int64[?, ?b]");
 }
+
+INSTANTIATE_TEST_SUITE_P(PooledAndPerToken, PolymorphicTokensTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "PerToken" : "Pooled");
+                         });
 
 // --- Fit -----------------------------------------------------------------------------------
 
