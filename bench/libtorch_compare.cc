@@ -9,7 +9,9 @@
 //     backward. ns_per_op = time / 2000.
 // W2: issue 6's MLP training step (//bench:train_bench BM_MlpStepEager / BM_MlpStepTraced):
 //     batch 128, 784-512-512-10 ReLU, softmax cross-entropy, SGD(0.01). Printed as ms_per_step,
-//     for LibTorch and for Concord eager (impl=concord_eager) and traced (impl=concord_traced).
+//     for LibTorch and for Concord eager (impl=concord_eager) and traced (impl=concord_traced),
+//     and the step's eight GEMMs alone (impl=gemm_floor, GemmFloorW2): the floor of any
+//     implementation on the same OpenBLAS kernels.
 // W3: W1's forward with no gradient recording (torch::NoGradGuard; no tape for Concord).
 // W4: one SGD training step of issue 5's small CNN (//bench:train_bench BM_CnnStep): input
 //     [32, 28, 28, 1] (NCHW [32, 1, 28, 28] for LibTorch), Conv2D 16 3x3 same + ReLU, MaxPool 2,
@@ -52,6 +54,7 @@
 #include "autodiff/tape.h"
 #include "autodiff/value.h"
 #include "engine/engine.h"
+#include "engine/internal/gemm.h"
 #include "engine/tensor.h"
 #include "engine/threading.h"
 #include "models/models.h"
@@ -80,6 +83,43 @@ double MedianSeconds(const std::function<void()>& body) {
   }
   std::sort(runs.begin(), runs.end());
   return runs[runs.size() / 2];
+}
+
+// GemmFloorW2 is W2's eight GEMMs alone, in the step's order, shapes and transposes (forward:
+// x W1, h1 W2, h2 W3; backward: h2^T dz3, dz3 W3^T, h1^T dz2, dz2 W2^T, x^T dz1), on buffers
+// allocated once, through the GEMM entry point MatMul uses: 411 MFLOP and nothing else. Its time
+// against LibTorch's step is the best ratio any implementation calling the same OpenBLAS kernels
+// could reach.
+std::function<void()> GemmFloorW2() {
+  namespace ci = concord::engine::internal;
+  struct Buffers {
+    std::vector<float> x, w1, w2, w3, h1, h2, z3, dz1, dz2, dz3, dw1, dw2, dw3, dh1, dh2;
+  };
+  auto b = std::make_shared<Buffers>();
+  const auto sized = [](size_t n) { return std::vector<float>(n, 0.01f); };
+  b->x = sized(128 * 784), b->w1 = sized(784 * 512), b->w2 = sized(512 * 512);
+  b->w3 = sized(512 * 10), b->h1 = sized(128 * 512), b->h2 = sized(128 * 512);
+  b->z3 = sized(128 * 10), b->dz1 = sized(128 * 512), b->dz2 = sized(128 * 512);
+  b->dz3 = sized(128 * 10), b->dw1 = sized(784 * 512), b->dw2 = sized(512 * 512);
+  b->dw3 = sized(512 * 10), b->dh1 = sized(128 * 512), b->dh2 = sized(128 * 512);
+  return [b] {
+    ci::Gemm(false, false, 128, 512, 784, b->x.data(), 784, b->w1.data(), 512, false, b->h1.data(),
+             512);
+    ci::Gemm(false, false, 128, 512, 512, b->h1.data(), 512, b->w2.data(), 512, false,
+             b->h2.data(), 512);
+    ci::Gemm(false, false, 128, 10, 512, b->h2.data(), 512, b->w3.data(), 10, false, b->z3.data(),
+             10);
+    ci::Gemm(true, false, 512, 10, 128, b->h2.data(), 512, b->dz3.data(), 10, false,
+             b->dw3.data(), 10);
+    ci::Gemm(false, true, 128, 512, 10, b->dz3.data(), 10, b->w3.data(), 10, false, b->dh2.data(),
+             512);
+    ci::Gemm(true, false, 512, 512, 128, b->h1.data(), 512, b->dz2.data(), 512, false,
+             b->dw2.data(), 512);
+    ci::Gemm(false, true, 128, 512, 512, b->dz2.data(), 512, b->w2.data(), 512, false,
+             b->dh1.data(), 512);
+    ci::Gemm(true, false, 784, 512, 128, b->x.data(), 784, b->dz1.data(), 512, false,
+             b->dw1.data(), 512);
+  };
 }
 
 // InterleavedMedians times several implementations of one workload in alternating rounds: after
@@ -326,12 +366,15 @@ int main(int argc, char** argv) {
   Report("W1", "concord", MedianNsPerOp([&] { ConcordW1(cx); }));
   Report("W3", "libtorch", MedianNsPerOp([&] { TorchW3(tx); }));
   Report("W3", "concord", MedianNsPerOp([&] { ConcordW3(cx); }));
-  const Interleaved w2 = InterleavedMedians({TorchW2(), ConcordW2(false), ConcordW2(true)});
+  const Interleaved w2 =
+      InterleavedMedians({TorchW2(), ConcordW2(false), ConcordW2(true), GemmFloorW2()});
   std::printf("workload=W2 impl=libtorch ms_per_step=%.3f\n", w2.median_seconds[0] * 1e3);
   std::printf("workload=W2 impl=concord_eager ms_per_step=%.3f\n", w2.median_seconds[1] * 1e3);
   std::printf("workload=W2 impl=concord_traced ms_per_step=%.3f\n", w2.median_seconds[2] * 1e3);
+  std::printf("workload=W2 impl=gemm_floor ms_per_step=%.3f\n", w2.median_seconds[3] * 1e3);
   ReportRatio("W2", "concord_eager", w2, 1);
   ReportRatio("W2", "concord_traced", w2, 2);
+  ReportRatio("W2", "gemm_floor", w2, 3);
   std::fflush(stdout);
   const Interleaved w4 = InterleavedMedians({TorchW4(), ConcordW4()});
   std::printf("workload=W4 impl=libtorch ms_per_step=%.3f\n", w4.median_seconds[0] * 1e3);
