@@ -156,6 +156,8 @@ class Tensor {
   bool SharesBufferWith(const Tensor& other) const {
     return storage_ != nullptr && storage_ == other.storage_;
   }
+  // SoleHandle is true when this handle is the only one to its buffer.
+  bool SoleHandle() const { return storage_ != nullptr && storage_.use_count() == 1; }
 
   // ToString prints dtype, shape and values, eliding the middle of large tensors:
   //   Tensor<float32 [2, 3]>

@@ -28,10 +28,10 @@
 //
 // Note [Traced steps by default]
 // Like Keras, whose train_step runs as a tf.function unless run_eagerly is set, Fit and
-// TrainOnBatch trace by default (StepMode::kAuto): on the benchmark models a traced step is
-// faster and needs about half the peak memory (docs/benchmarks.md, "Traced steps"). Some steps
-// cannot be traced: a layer or a subclassed Call that reads a tensor's value on the host (a C++
-// `if` on it) fails its trace. Under kAuto such a step runs eagerly instead, and so does every
+// TrainOnBatch trace by default (StepMode::kAuto): on the benchmark models a traced step is as
+// fast or faster and needs about half the peak memory (docs/benchmarks.md, "Traced steps").
+// Some steps cannot be traced: a layer or a subclassed Call that reads a tensor's value on the
+// host (a C++ `if` on it) fails its trace. Under kAuto such a step runs eagerly instead, and so does every
 // later step of this compiled model, with one warning (Model::set_on_warning) naming why the
 // trace failed. Since the two forms give the same bits, only speed and memory differ. The
 // decision is made at trace time, before the graph runs anything: a step whose graph traced and

@@ -162,6 +162,18 @@ absl::Status Variable::AssignSub(const engine::Tensor& delta) {
 
 std::shared_ptr<autodiff::Resource> Variable::resource() const { return state().resource; }
 
+absl::Status Variable::AssignValue(autodiff::Value&& new_value) {
+  if (new_value.ok() && !new_value.symbolic() && !autodiff::IsTracing() &&
+      new_value.node().use_count() == 1 && new_value.tensor().SoleHandle()) {
+    CONCORD_RETURN_IF_ERROR(CheckMatches("Assign", new_value.tensor()));
+    engine::Tensor adopted = new_value.tensor();
+    new_value = autodiff::Value();  // now the variable holds the buffer alone
+    Replace(std::move(adopted));
+    return absl::OkStatus();
+  }
+  return AssignValue(static_cast<const autodiff::Value&>(new_value));
+}
+
 absl::Status Variable::AssignValue(const autodiff::Value& new_value) {
   const State& s = state();
   if (!new_value.defined() || !new_value.ok()) {

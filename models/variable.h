@@ -96,6 +96,10 @@ class Variable {
   // records the write as a side effect of the graph, and later reads in the same trace see the
   // assigned value (Note [Resources in traces] in autodiff/resource.h); eagerly it assigns now.
   absl::Status AssignValue(const autodiff::Value& new_value);
+  // The same for a value the caller gives up. When nothing else holds it or its buffer (a fresh
+  // result, such as an optimizer's update), an eager assignment adopts the buffer instead of
+  // copying it; otherwise it copies as above.
+  absl::Status AssignValue(autodiff::Value&& new_value);
 
   // resource is the variable as an autodiff resource: traced graphs read it by reference.
   std::shared_ptr<autodiff::Resource> resource() const;

@@ -104,6 +104,32 @@ TEST(Variable, IdentityAndPathAreStableAcrossAssign) {
   EXPECT_THAT(w.tensor(), BitwiseEquals(F32({4, 5, 6})));
 }
 
+// AssignValue(Value&&) adopts the buffer of a value nothing else holds (an optimizer's fresh
+// update) and copies one that something else still reads.
+TEST(Variable, AssigningAGivenUpValueAdoptsItsBufferOnlyWhenNothingElseHoldsIt) {
+  Variable w = MakeVariable("dense/kernel", F32({1, 2, 3}));
+  const Value x = Value::Constant(F32({1, 1, 1}));
+  Value fresh = x * 2.0;
+  const void* buffer = fresh.tensor().raw_data();
+  ASSERT_THAT(w.AssignValue(std::move(fresh)), IsOk());
+  EXPECT_EQ(w.tensor().raw_data(), buffer);
+  EXPECT_THAT(w.tensor(), BitwiseEquals(F32({2, 2, 2})));
+
+  Value kept = x * 3.0;
+  const Value reader = kept;  // another handle to the same value
+  ASSERT_THAT(w.AssignValue(std::move(kept)), IsOk());
+  EXPECT_NE(w.tensor().raw_data(), reader.tensor().raw_data());
+  const Tensor shared = x.tensor();  // a tensor handle to x's buffer
+  Value wrapped = Value::Constant(shared);
+  ASSERT_THAT(w.AssignValue(std::move(wrapped)), IsOk());
+  EXPECT_NE(w.tensor().raw_data(), shared.raw_data());
+  EXPECT_THAT(w.tensor(), BitwiseEquals(F32({1, 1, 1})));
+  // A wrong shape is refused either way, and nothing changes.
+  EXPECT_THAT(w.AssignValue(Value::Constant(F32({1, 2}))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dense/kernel")));
+  EXPECT_THAT(w.tensor(), BitwiseEquals(F32({1, 1, 1})));
+}
+
 TEST(Variable, AssignAddAndSubAreBitwiseAddAndSub) {
   Variable w = MakeVariable("w", F32({0.1f, 0.2f, 0.3f}));
   const Tensor delta = F32({0.7f, -1e-8f, 3.f});

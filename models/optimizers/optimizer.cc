@@ -314,7 +314,8 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
   // 3. Commit: shapes and dtypes were checked, so the assignments cannot fail. Inside a trace
   // they are recorded, and the caller counts the step (FinishTracedStep).
   for (Pending& p : pending) {
-    absl::Status assigned = p.variable.AssignValue(p.value);
+    // The update is fresh: the variable adopts its buffer (Variable::AssignValue(Value&&)).
+    absl::Status assigned = p.variable.AssignValue(std::move(p.value));
     if (slot_names.empty()) {
       CONCORD_CHECK_MSG(assigned.ok(), "assignment of a validated optimizer update failed");
       continue;
@@ -331,7 +332,7 @@ absl::Status Optimizer::ApplyGradients(absl::Span<const Value> gradients,
       state_.emplace(p.key, std::move(fresh));
     } else {
       for (auto& [slot, value] : p.slots) {
-        if (assigned.ok()) assigned = it->second.slots.at(slot).AssignValue(value);
+        if (assigned.ok()) assigned = it->second.slots.at(slot).AssignValue(std::move(value));
       }
     }
     CONCORD_CHECK_MSG(assigned.ok(), "assignment of a validated optimizer update failed");
