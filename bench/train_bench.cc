@@ -14,7 +14,8 @@
 //                               TrainOnBatch as a user calls it (traced by default). Counter
 //                               ms_per_step.
 //   BM_MlpFit/<threads>         Fit over 1024 samples (8 steps of 128) of the same MLP, one
-//                               epoch per iteration, shuffled, traced steps (the default). Counter samples_per_second; compare
+//                               epoch per iteration, shuffled, traced steps (the default).
+//                               Counter samples_per_second; compare
 //                               with 128 / BM_MlpTrainOnBatch's step time for the loop's overhead.
 //   BM_MlpStepEager/<threads>   issue 6's MLP training step (the same MLP, batch 128, SGD), eager
 //                               (TrainOnBatch(x, y, StepMode::kEager))
@@ -23,6 +24,8 @@
 //                               peak_mib (the allocator's peak live bytes during the timed steps).
 //                               //bench:libtorch_compare runs the same step as workload W2.
 //   BM_CnnStepTraced/<threads>  BM_CnnStep as a traced step.
+//   BM_SmallStepEager/1         the digits example's model (64-64-10, ReLU, Dropout 0.1, Adam,
+//   BM_SmallStepTraced/1        batch 32) eager and traced: where per-step overheads show.
 //   BM_MlpStepGraph/<fused>/<threads>  the same MLP step written on autodiff values (forward,
 //                               softmax cross-entropy, tape gradient, SGD update returning the
 //                               new weights), traced and optimized once and run by RunGraph with
@@ -166,6 +169,36 @@ void BM_CnnStepTraced(benchmark::State& state) {
   StepBenchmark(state, *model, {Normal(Shape({32, 28, 28, 1}), 1)}, {Labels(32, 2)}, true);
 }
 BENCHMARK(BM_CnnStepTraced)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Small: the digits example's model (examples/train_digits.cc): 64-64-10 with ReLU and Dropout
+// 0.1, Adam, batch 32, where a step is tens of microseconds and per-step overheads show.
+std::shared_ptr<Model> Small() {
+  DenseOptions relu;
+  relu.activation = "relu";
+  auto model = *Sequential::Create(
+      Input({64}),
+      {*Dense::Create(64, relu, "hidden"), *Dropout::Create(0.1, {}, "drop"),
+       *Dense::Create(10, {}, "logits")},
+      "digits");
+  AdamOptions adam;
+  adam.learning_rate = 0.003;
+  CONCORD_CHECK(model->Compile(*Adam::Create(adam), Loss::SparseCategoricalCrossentropy(true),
+                               {"sparse_categorical_accuracy"})
+                    .ok());
+  return model;
+}
+
+void BM_SmallStepEager(benchmark::State& state) {
+  std::shared_ptr<Model> model = Small();
+  StepBenchmark(state, *model, {Normal(Shape({32, 64}), 6)}, {Labels(32, 7)}, false);
+}
+BENCHMARK(BM_SmallStepEager)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_SmallStepTraced(benchmark::State& state) {
+  std::shared_ptr<Model> model = Small();
+  StepBenchmark(state, *model, {Normal(Shape({32, 64}), 6)}, {Labels(32, 7)}, true);
+}
+BENCHMARK(BM_SmallStepTraced)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // MlpStepGraph: one SGD step of the 784-512-512-10 ReLU MLP on (x, one-hot labels), as a traced
 // and optimized graph whose outputs are the loss and the six updated parameters.
