@@ -138,6 +138,15 @@ void ExpectSameTrainingState(const Model& eager, const Model& traced) {
   EXPECT_EQ(eager.step(), traced.step());
 }
 
+// TwoEpochsOfEight: silent Fit options, two epochs of batches of 8.
+FitOptions TwoEpochsOfEight() {
+  FitOptions options;
+  options.epochs = 2;
+  options.batch_size = 8;
+  options.verbose = Verbosity::kSilent;
+  return options;
+}
+
 class TracedFitTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(TracedFitTest, EqualsEagerFitBitwiseAndTracesOnceForEveryBatchSize) {
@@ -212,10 +221,7 @@ TEST(TracedTraining, DropoutTrainsTracedExactlyAsEager) {
   };
   const Tensor x = Normal(Shape({22, 6}), 5);
   const Tensor y = Labels(22, 3, 6);
-  FitOptions options;
-  options.epochs = 2;
-  options.batch_size = 8;
-  options.verbose = Verbosity::kSilent;
+  FitOptions options = TwoEpochsOfEight();
   std::shared_ptr<Model> eager = make();
   std::shared_ptr<Model> traced = make();
   for (Model* m : {eager.get(), traced.get()}) {
@@ -245,10 +251,7 @@ TEST(TracedTraining, FitTracesByDefaultWithTheBitsOfEagerFit) {
   }
   std::vector<std::string> warnings;
   by_default->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
-  FitOptions options;
-  options.epochs = 2;
-  options.batch_size = 8;
-  options.verbose = Verbosity::kSilent;
+  FitOptions options = TwoEpochsOfEight();
   ASSERT_THAT(by_default->Fit(x, y, options).status(), IsOk());
   options.step_mode = StepMode::kEager;
   ASSERT_THAT(eager->Fit(x, y, options).status(), IsOk());
@@ -289,10 +292,7 @@ TEST_P(FallbackTest, AStepThatCannotBeTracedRunsEagerlyByDefaultWithOneWarning) 
   }
   std::vector<std::string> warnings;
   by_default->set_on_warning([&](const std::string& line) { warnings.push_back(line); });
-  FitOptions options;
-  options.epochs = 2;
-  options.batch_size = 8;
-  options.verbose = Verbosity::kSilent;
+  FitOptions options = TwoEpochsOfEight();
   ASSERT_THAT(by_default->Fit(x, y, options).status(), IsOk());
   ASSERT_THAT(by_default->TrainOnBatch({x}, {y}).status(), IsOk());
   options.step_mode = StepMode::kEager;

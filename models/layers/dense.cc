@@ -10,7 +10,6 @@
 #include "models/config_reader.h"
 #include "models/layers/activation.h"
 #include "models/layers/layer_checks.h"
-#include "models/unknown_dims.h"
 
 namespace concord::models {
 
